@@ -1,0 +1,134 @@
+//! From a loaded block to revm's environment: the fork by number and timestamp, the block
+//! environment and one `TxEnv` per transaction.
+
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::context_interface::transaction::{AccessList, AccessListItem};
+use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN;
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{TxKind, U256};
+
+use crate::data::{Block, Header, Transaction};
+
+const SHANGHAI_TIME: u64 = 1_681_338_455;
+const CANCUN_TIME: u64 = 1_710_338_135;
+const PRAGUE_TIME: u64 = 1_746_612_311;
+
+/// Mainnet's fork at a block. revm has no DAO, glacier or Constantinople variants: glacier forks
+/// map to the fork before them and Constantinople (never live alone) to Petersburg.
+pub fn spec_for(number: u64, timestamp: u64) -> SpecId {
+    match number {
+        n if n < 1_150_000 => SpecId::FRONTIER,
+        n if n < 2_463_000 => SpecId::HOMESTEAD,
+        n if n < 2_675_000 => SpecId::TANGERINE,
+        n if n < 4_370_000 => SpecId::SPURIOUS_DRAGON,
+        n if n < 7_280_000 => SpecId::BYZANTIUM,
+        n if n < 9_069_000 => SpecId::PETERSBURG,
+        n if n < 12_244_000 => SpecId::ISTANBUL,
+        n if n < 12_965_000 => SpecId::BERLIN,
+        n if n < 15_537_394 => SpecId::LONDON,
+        _ if timestamp < SHANGHAI_TIME => SpecId::MERGE,
+        _ if timestamp < CANCUN_TIME => SpecId::SHANGHAI,
+        _ if timestamp < PRAGUE_TIME => SpecId::CANCUN,
+        _ => SpecId::PRAGUE,
+    }
+}
+
+/// Everything revm needs besides the state and the transactions.
+#[derive(Clone, Debug)]
+pub struct BlockContext {
+    pub spec: SpecId,
+    pub cfg: CfgEnv,
+    pub block: BlockEnv,
+}
+
+impl BlockContext {
+    pub fn new(header: &Header) -> Self {
+        let spec = spec_for(header.number, header.timestamp);
+        // new_with_spec also installs the fork's gas table (setting only `spec` would not).
+        let mut cfg = CfgEnv::new_with_spec(spec);
+        cfg.chain_id = 1;
+        let mut block = BlockEnv {
+            number: U256::from(header.number),
+            beneficiary: header.beneficiary,
+            timestamp: U256::from(header.timestamp),
+            gas_limit: header.gas_limit,
+            basefee: header.base_fee.unwrap_or(0),
+            difficulty: header.difficulty,
+            prevrandao: spec.is_enabled_in(SpecId::MERGE).then_some(header.mix_hash),
+            ..Default::default()
+        };
+        if spec.is_enabled_in(SpecId::CANCUN) {
+            block.set_blob_excess_gas_and_price(
+                header.excess_blob_gas.unwrap_or(0),
+                BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
+            );
+        } else {
+            block.blob_excess_gas_and_price = None;
+        }
+        Self { spec, cfg, block }
+    }
+
+    /// What the beneficiary earns per unit of gas from `tx` (the tip after London).
+    pub fn coinbase_gas_price(&self, tx: &TxEnv) -> u128 {
+        let basefee = self.block.basefee as u128;
+        let effective = match tx.gas_priority_fee {
+            Some(tip) if tx.tx_type >= 2 => tx.gas_price.min(basefee.saturating_add(tip)),
+            _ => tx.gas_price,
+        };
+        if self.spec.is_enabled_in(SpecId::LONDON) { effective.saturating_sub(basefee) } else { effective }
+    }
+}
+
+/// revm's view of one transaction.
+pub fn tx_env(tx: &Transaction) -> TxEnv {
+    TxEnv {
+        tx_type: tx.tx_type,
+        caller: tx.from,
+        gas_limit: tx.gas_limit,
+        // Type ≥ 2: revm wants the fee cap here (RPC `gasPrice` is the effective price).
+        gas_price: if tx.tx_type >= 2 { tx.max_fee_per_gas.unwrap_or(0) } else { tx.gas_price },
+        kind: tx.to.map_or(TxKind::Create, TxKind::Call),
+        value: tx.value,
+        data: tx.input.clone(),
+        nonce: tx.nonce,
+        chain_id: tx.chain_id,
+        access_list: AccessList(
+            tx.access_list
+                .iter()
+                .map(|i| AccessListItem { address: i.address, storage_keys: i.storage_keys.clone() })
+                .collect(),
+        ),
+        gas_priority_fee: if tx.tx_type >= 2 { tx.max_priority_fee_per_gas } else { None },
+        blob_hashes: tx.blob_versioned_hashes.clone(),
+        max_fee_per_blob_gas: tx.max_fee_per_blob_gas.unwrap_or(0),
+        ..Default::default()
+    }
+}
+
+/// All transactions of a block as revm sees them.
+pub fn tx_envs(block: &Block) -> Vec<TxEnv> {
+    block.transactions.iter().map(tx_env).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forks_on_both_sides_of_their_boundaries() {
+        assert_eq!(spec_for(46_147, 0), SpecId::FRONTIER);
+        assert_eq!(spec_for(1_150_000, 0), SpecId::HOMESTEAD);
+        assert_eq!(spec_for(2_674_999, 0), SpecId::TANGERINE);
+        assert_eq!(spec_for(2_675_000, 0), SpecId::SPURIOUS_DRAGON);
+        assert_eq!(spec_for(4_369_999, 0), SpecId::SPURIOUS_DRAGON);
+        assert_eq!(spec_for(4_370_000, 0), SpecId::BYZANTIUM);
+        assert_eq!(spec_for(7_280_000, 0), SpecId::PETERSBURG);
+        assert_eq!(spec_for(9_068_998, 0), SpecId::PETERSBURG);
+        assert_eq!(spec_for(12_243_999, 0), SpecId::ISTANBUL);
+        assert_eq!(spec_for(15_537_393, 1_663_224_162), SpecId::LONDON);
+        assert_eq!(spec_for(15_537_394, 1_663_224_179), SpecId::MERGE);
+        assert_eq!(spec_for(17_034_869, 1_681_338_443), SpecId::MERGE);
+        assert_eq!(spec_for(17_034_870, SHANGHAI_TIME), SpecId::SHANGHAI);
+        assert_eq!(spec_for(19_426_587, CANCUN_TIME), SpecId::CANCUN);
+    }
+}

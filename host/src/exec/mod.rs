@@ -1,0 +1,116 @@
+//! Block executors: the sequential oracle and the parallel executor. Both produce a
+//! [`BlockOutcome`]; for any block and any thread count they must be equal.
+
+pub mod overlay;
+pub mod parallel;
+pub mod sequential;
+
+use std::collections::BTreeMap;
+
+use revm::context::result::{ExecutionResult, HaltReason};
+use revm::primitives::{Address, B256, Bytes, Log, U256};
+
+pub use overlay::{AccountState, StateChanges};
+pub use parallel::{ParallelConfig, ParallelExecutor};
+pub use sequential::execute_sequential;
+
+/// How a transaction ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum TxStatus {
+    Success,
+    Revert,
+    Halt(String),
+}
+
+/// What one transaction did, as its receipt and caller see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxOutcome {
+    pub status: TxStatus,
+    pub gas_used: u64,
+    pub logs: Vec<Log>,
+    pub output: Bytes,
+    pub created: Option<Address>,
+}
+
+impl TxOutcome {
+    pub fn from_result(result: &ExecutionResult<HaltReason>) -> Self {
+        let status = match result {
+            ExecutionResult::Success { .. } => TxStatus::Success,
+            ExecutionResult::Revert { .. } => TxStatus::Revert,
+            ExecutionResult::Halt { reason, .. } => TxStatus::Halt(format!("{reason:?}")),
+        };
+        TxOutcome {
+            status,
+            gas_used: result.tx_gas_used(),
+            logs: result.logs().to_vec(),
+            output: result.output().cloned().unwrap_or_default(),
+            created: result.created_address(),
+        }
+    }
+
+    pub fn success(&self) -> bool {
+        self.status == TxStatus::Success
+    }
+}
+
+/// Counters that explain how a block was executed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExecStats {
+    /// Threads that took part (1 = sequential).
+    pub threads: usize,
+    /// True when the block ran sequentially by choice (too small, or predicted to conflict).
+    pub ran_sequentially: bool,
+    /// Speculative executions whose reads were stale at commit, redone on the committed state.
+    pub reexecutions: usize,
+    /// Whole-block falls back to the sequential executor (unexpected parallel failure).
+    pub fallbacks: usize,
+    /// Times the deferred beneficiary fees were settled because a transaction read the beneficiary.
+    pub fee_settlements: usize,
+}
+
+/// The result of executing a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockOutcome {
+    pub txs: Vec<TxOutcome>,
+    /// Net effect on the state: every account whose existence, info or storage changed.
+    pub changes: StateChanges,
+    pub stats: ExecStats,
+}
+
+impl BlockOutcome {
+    pub fn gas_used(&self) -> u64 {
+        self.txs.iter().map(|t| t.gas_used).sum()
+    }
+
+    /// Where two outcomes first differ (for error messages), or `None` if they are equal.
+    pub fn first_difference(&self, other: &BlockOutcome) -> Option<String> {
+        if self.txs.len() != other.txs.len() {
+            return Some(format!("{} transactions vs {}", self.txs.len(), other.txs.len()));
+        }
+        for (i, (a, b)) in self.txs.iter().zip(&other.txs).enumerate() {
+            if a != b {
+                return Some(format!("transaction {i}: {a:?} vs {b:?}"));
+            }
+        }
+        self.changes.first_difference(&other.changes)
+    }
+}
+
+/// A transaction the EVM rejected (invalid nonce, insufficient funds, ...): the block is invalid.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+#[error("transaction {index}: {message}")]
+pub struct ExecError {
+    pub index: usize,
+    pub message: String,
+}
+
+/// The subset of an account compared between executors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AccountSummary {
+    pub balance: U256,
+    pub nonce: u64,
+    pub code_hash: B256,
+}
+
+/// Storage of one account after the block (for state roots).
+pub type StorageMap = BTreeMap<U256, U256>;

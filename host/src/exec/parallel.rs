@@ -1,0 +1,360 @@
+//! The parallel executor: optimistic execution, validation and in-order commit.
+//!
+//! Every thread takes the next unexecuted transaction and runs it against the state committed
+//! so far, recording each account and slot it reads. Whichever thread holds the commit lock
+//! commits finished transactions in block order: a transaction whose reads all still hold
+//! commits its writes as is; otherwise it is re-executed on the committed state (which is then
+//! exact). So the output is sequential revm's, whatever the timing.
+//!
+//! Beneficiary fees are deferred ([`crate::fees`]), so paying the block producer does not make
+//! every transaction conflict. Blocks too small for parallelism to pay run sequentially.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
+
+use coevm_kernels::Backend;
+use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction};
+use revm::context::{ContextSetters, TxEnv};
+use revm::handler::{FrameResult, Handler, MainnetContext, MainnetEvm};
+use revm::primitives::{Address, B256, U256};
+use revm::state::{AccountInfo, EvmState};
+use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
+
+use super::overlay::Overlay;
+use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, TxOutcome, execute_sequential};
+use crate::env::BlockContext;
+use crate::fees::FeeLedger;
+use crate::state::PreState;
+
+/// When to go parallel, and with how many threads.
+#[derive(Clone, Debug)]
+pub struct ParallelConfig {
+    pub threads: usize,
+    /// Blocks with fewer transactions run sequentially.
+    pub min_txs: usize,
+    /// Blocks whose gas (header gasUsed, or the sum of gas limits) is below this run sequentially:
+    /// at ~5 Ggas/s, 2 Mgas is ~0.4 ms, too short to amortise waking other threads.
+    pub min_gas: u64,
+}
+
+impl ParallelConfig {
+    pub fn with_threads(threads: usize) -> Self {
+        Self { threads: threads.max(1), min_txs: 8, min_gas: 2_000_000 }
+    }
+
+    /// Forces the parallel path for any block (tests).
+    pub fn always_parallel(threads: usize) -> Self {
+        Self { threads: threads.max(1), min_txs: 0, min_gas: 0 }
+    }
+}
+
+/// Runs blocks on a pool of threads that stays alive across blocks.
+pub struct ParallelExecutor {
+    config: ParallelConfig,
+    pool: rayon::ThreadPool,
+}
+
+/// What the offloaded part of the execution did.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct ExecOffload {
+    /// ALU items (fee products and sums) computed on the backend.
+    pub alu_items: usize,
+}
+
+impl ParallelExecutor {
+    pub fn new(config: ParallelConfig) -> Self {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .thread_name(|i| format!("coevm-exec-{i}"))
+            .build()
+            .expect("spawning executor threads");
+        Self { config, pool }
+    }
+
+    pub fn config(&self) -> &ParallelConfig {
+        &self.config
+    }
+
+    /// Would this block run in parallel? `gas_hint` is the header's gasUsed when known.
+    pub fn goes_parallel(&self, txs: &[TxEnv], gas_hint: Option<u64>) -> bool {
+        let gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
+        self.config.threads > 1 && txs.len() >= self.config.min_txs.max(2) && gas >= self.config.min_gas
+    }
+
+    /// Executes a block; the result equals [`execute_sequential`]'s.
+    pub fn execute(
+        &self,
+        ctx: &BlockContext,
+        txs: &[TxEnv],
+        pre: &PreState,
+        backend: &dyn Backend,
+        gas_hint: Option<u64>,
+    ) -> Result<(BlockOutcome, ExecOffload), ExecError> {
+        if !self.goes_parallel(txs, gas_hint) {
+            return Ok((execute_sequential(ctx, txs, pre)?, ExecOffload::default()));
+        }
+        let shared = Shared::new(ctx, txs, pre);
+        self.pool.broadcast(|_| shared.work());
+        let commit = shared.commit.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(error) = commit.error {
+            return Err(error);
+        }
+        let mut overlay = shared.overlay.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut stats = commit.stats;
+        stats.threads = self.config.threads;
+        let mut offload = ExecOffload::default();
+        if !txs.is_empty() {
+            // Settle what is still owed to the beneficiary on the backend; a failed device
+            // means the CPU does it (the sum is the same).
+            let mut ledger = commit.fees;
+            let total = match ledger.clone().settle_on(backend) {
+                Ok((total, items)) => {
+                    offload.alu_items = items;
+                    total
+                }
+                Err(e) => {
+                    tracing::warn!("fee settlement on {} failed ({e}); settling on CPU", backend.kind());
+                    ledger.settle_cpu()
+                }
+            };
+            overlay.credit(pre, ctx.block.beneficiary, total);
+        }
+        let outcome = BlockOutcome { txs: commit.outcomes, changes: overlay.changes(pre), stats };
+        Ok((outcome, offload))
+    }
+}
+
+/// Accounts and slots a transaction read, with the values it saw.
+#[derive(Debug, Default)]
+struct ReadSet {
+    accounts: Vec<(Address, Option<AccountSummary>)>,
+    storage: Vec<(Address, U256, U256)>,
+}
+
+impl ReadSet {
+    fn clear(&mut self) {
+        self.accounts.clear();
+        self.storage.clear();
+    }
+
+    fn reads_account(&self, address: Address) -> bool {
+        self.accounts.iter().any(|(a, _)| *a == address)
+    }
+
+    fn still_valid(&self, overlay: &Overlay, pre: &PreState) -> bool {
+        self.accounts.iter().all(|(a, seen)| overlay.basic(pre, *a).as_ref().map(summary) == *seen)
+            && self.storage.iter().all(|(a, s, v)| overlay.storage(pre, *a, *s) == *v)
+    }
+}
+
+fn summary(info: &AccountInfo) -> AccountSummary {
+    AccountSummary { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash }
+}
+
+/// A transaction's view of the state: committed overlay over the pre-state, reads recorded.
+struct TxView<'a> {
+    pre: &'a PreState,
+    overlay: &'a RwLock<Overlay>,
+    reads: ReadSet,
+}
+
+fn read_overlay(lock: &RwLock<Overlay>) -> std::sync::RwLockReadGuard<'_, Overlay> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Database for TxView<'_> {
+    type Error = Infallible;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
+        let info = read_overlay(self.overlay).basic(self.pre, address);
+        self.reads.accounts.push((address, info.as_ref().map(summary)));
+        Ok(info)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<revm::bytecode::Bytecode, Infallible> {
+        let code = self.pre.code_by_hash_ref(code_hash)?;
+        if !code.is_empty() {
+            return Ok(code);
+        }
+        // Code deployed earlier in this block (accounts normally carry it; this is the rare path).
+        let overlay = read_overlay(self.overlay);
+        Ok(overlay
+            .accounts
+            .values()
+            .filter_map(|a| a.info.as_ref())
+            .find(|i| i.code_hash == code_hash)
+            .and_then(|i| i.code.clone())
+            .unwrap_or(code))
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, Infallible> {
+        let value = read_overlay(self.overlay).storage(self.pre, address, index);
+        self.reads.storage.push((address, index, value));
+        Ok(value)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, Infallible> {
+        self.pre.block_hash_ref(number)
+    }
+}
+
+type ViewEvm<'a> = MainnetEvm<MainnetContext<TxView<'a>>>;
+type TxResult = Result<(ExecutionResult<HaltReason>, EvmState), EVMError<Infallible, InvalidTransaction>>;
+
+/// revm's mainnet handler, minus the beneficiary reward (settled separately, see crate::fees).
+struct DeferredFeeHandler<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'a> Handler for DeferredFeeHandler<'a> {
+    type Evm = ViewEvm<'a>;
+    type Error = EVMError<Infallible, InvalidTransaction>;
+    type HaltReason = HaltReason;
+
+    fn reward_beneficiary(&self, _evm: &mut Self::Evm, _result: &mut FrameResult) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
+    evm.ctx.set_tx(tx.clone());
+    let result = DeferredFeeHandler(std::marker::PhantomData).run(evm);
+    let state = evm.finalize();
+    result.map(|r| (r, state))
+}
+
+/// A speculative execution waiting to be validated.
+struct Speculative {
+    result: TxResult,
+    reads: ReadSet,
+}
+
+/// State owned by whichever thread is committing.
+struct CommitState {
+    next: usize,
+    outcomes: Vec<TxOutcome>,
+    fees: FeeLedger,
+    stats: ExecStats,
+    error: Option<ExecError>,
+}
+
+struct Shared<'a> {
+    ctx: &'a BlockContext,
+    txs: &'a [TxEnv],
+    pre: &'a PreState,
+    overlay: RwLock<Overlay>,
+    next_exec: AtomicUsize,
+    slots: Vec<Mutex<Option<Speculative>>>,
+    commit: Mutex<CommitState>,
+    done: AtomicBool,
+}
+
+impl<'a> Shared<'a> {
+    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState) -> Self {
+        Shared {
+            ctx,
+            txs,
+            pre,
+            overlay: RwLock::new(Overlay::default()),
+            next_exec: AtomicUsize::new(0),
+            slots: txs.iter().map(|_| Mutex::new(None)).collect(),
+            commit: Mutex::new(CommitState {
+                next: 0,
+                outcomes: Vec::with_capacity(txs.len()),
+                fees: FeeLedger::default(),
+                stats: ExecStats::default(),
+                error: None,
+            }),
+            done: AtomicBool::new(txs.is_empty()),
+        }
+    }
+
+    fn new_evm(&self) -> ViewEvm<'_> {
+        let view = TxView { pre: self.pre, overlay: &self.overlay, reads: ReadSet::default() };
+        Context::mainnet()
+            .with_db(view)
+            .with_cfg(self.ctx.cfg.clone())
+            .with_block(self.ctx.block.clone())
+            .build_mainnet()
+    }
+
+    /// One thread's loop: commit what is ready, else execute the next transaction.
+    fn work(&self) {
+        let mut evm = self.new_evm();
+        while !self.done.load(Ordering::Acquire) {
+            if let Ok(mut commit) = self.commit.try_lock() {
+                self.commit_ready(&mut commit, &mut evm);
+                if self.done.load(Ordering::Acquire) {
+                    break;
+                }
+            }
+            let index = self.next_exec.fetch_add(1, Ordering::AcqRel);
+            if index < self.txs.len() {
+                evm.ctx.journaled_state.database.reads.clear();
+                let result = transact(&mut evm, &self.txs[index]);
+                let reads = std::mem::take(&mut evm.ctx.journaled_state.database.reads);
+                *self.slots[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(Speculative { result, reads });
+            } else {
+                std::hint::spin_loop();
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Commits, in block order, every transaction whose speculative result is ready.
+    fn commit_ready(&self, commit: &mut CommitState, evm: &mut ViewEvm<'_>) {
+        let beneficiary = self.ctx.block.beneficiary;
+        while commit.next < self.txs.len() {
+            let index = commit.next;
+            let Some(spec) = self.slots[index].lock().unwrap_or_else(|p| p.into_inner()).take() else {
+                return; // not executed yet
+            };
+            let tx = &self.txs[index];
+            if spec.reads.reads_account(beneficiary) && !commit.fees.is_empty() {
+                self.settle(commit);
+            }
+            let valid = spec.reads.still_valid(&read_overlay(&self.overlay), self.pre);
+            let result = if valid {
+                spec.result
+            } else {
+                commit.stats.reexecutions += 1;
+                self.reexecute(commit, evm, tx)
+            };
+            match result {
+                Ok((result, state)) => {
+                    commit.fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
+                    self.overlay.write().unwrap_or_else(|p| p.into_inner()).commit(state);
+                    commit.outcomes.push(TxOutcome::from_result(&result));
+                }
+                Err(e) => {
+                    commit.error = Some(ExecError { index, message: e.to_string() });
+                    self.done.store(true, Ordering::Release);
+                    return;
+                }
+            }
+            commit.next += 1;
+        }
+        self.done.store(true, Ordering::Release);
+    }
+
+    /// Runs `tx` on the committed state (exact, since only the committer writes it).
+    fn reexecute(&self, commit: &mut CommitState, evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
+        evm.ctx.journaled_state.database.reads.clear();
+        let result = transact(evm, tx);
+        if evm.ctx.journaled_state.database.reads.reads_account(self.ctx.block.beneficiary) && !commit.fees.is_empty()
+        {
+            // It saw the beneficiary without the fees owed: settle them and run it again.
+            self.settle(commit);
+            evm.ctx.journaled_state.database.reads.clear();
+            return transact(evm, tx);
+        }
+        result
+    }
+
+    /// Credits the deferred fees to the beneficiary now (someone is about to read it).
+    fn settle(&self, commit: &mut CommitState) {
+        let total = commit.fees.settle_cpu();
+        self.overlay.write().unwrap_or_else(|p| p.into_inner()).credit(self.pre, self.ctx.block.beneficiary, total);
+        commit.stats.fee_settlements += 1;
+    }
+}
+

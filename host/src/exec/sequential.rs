@@ -1,0 +1,47 @@
+//! The oracle: plain revm, one transaction after another, committed into revm's own `CacheDB`.
+
+use revm::context::TxEnv;
+use revm::database::{AccountState as DbState, CacheDB};
+use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+
+use super::overlay::{Overlay, OverlayAccount};
+use super::{BlockOutcome, ExecError, ExecStats, TxOutcome};
+use crate::env::BlockContext;
+use crate::state::PreState;
+
+/// Executes `txs` in order on one thread with unmodified revm.
+pub fn execute_sequential(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> Result<BlockOutcome, ExecError> {
+    let mut evm = Context::mainnet()
+        .with_db(CacheDB::new(pre))
+        .with_cfg(ctx.cfg.clone())
+        .with_block(ctx.block.clone())
+        .build_mainnet();
+    let mut outcomes = Vec::with_capacity(txs.len());
+    for (index, tx) in txs.iter().enumerate() {
+        let result = evm
+            .transact_commit(tx.clone())
+            .map_err(|e| ExecError { index, message: e.to_string() })?;
+        outcomes.push(TxOutcome::from_result(&result));
+    }
+    let db = &evm.ctx.journaled_state.database;
+    // Re-express revm's cache as committed accounts to take the net changes.
+    let mut overlay = Overlay::default();
+    for (address, account) in &db.cache.accounts {
+        if account.account_state == DbState::None {
+            continue; // loaded, never written
+        }
+        overlay.accounts.insert(
+            *address,
+            OverlayAccount {
+                info: account.info(),
+                storage_cleared: matches!(account.account_state, DbState::StorageCleared | DbState::NotExisting),
+                storage: account.storage.iter().map(|(k, v)| (*k, *v)).collect(),
+            },
+        );
+    }
+    Ok(BlockOutcome {
+        txs: outcomes,
+        changes: overlay.changes(pre),
+        stats: ExecStats { threads: 1, ran_sequentially: true, ..Default::default() },
+    })
+}

@@ -1,0 +1,259 @@
+//! `coevm`: run real Ethereum blocks through the co-processor, inspect adapters, emit hardware.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use coevm_host::backend::{BackendChoice, ResilientBackend, open_backend};
+use coevm_host::data::discover_blocks;
+use coevm_host::exec::{ParallelConfig, ParallelExecutor};
+use coevm_host::run::{BlockReport, RunOptions, run_block_dir};
+use coevm_kernels::Backend;
+
+#[derive(Parser)]
+#[command(name = "coevm", version, about = "GPUs and FPGAs as co-processors for the Ethereum Virtual Machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Execute real blocks in parallel, compare with sequential revm and verify the header.
+    Run {
+        /// Block directories (each with block.json and pre_state.json), or block numbers under --data.
+        blocks: Vec<String>,
+        /// Where the accelerated work runs.
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendChoice,
+        /// Executor threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// A directory of block directories; with no BLOCKS, runs all of them.
+        #[arg(long, env = "COEVM_DATA")]
+        data: Option<PathBuf>,
+        /// Executions per executor; the fastest is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Print one JSON report per block instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List GPU adapters and what `--backend auto` would choose.
+    Info,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Run { blocks, backend, threads, data, repeat, json } => {
+            match cmd_run(blocks, backend, threads, data, repeat, json) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Info => {
+            cmd_info();
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn resolve_blocks(blocks: Vec<String>, data: Option<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    if blocks.is_empty() {
+        let data = data.context("give block directories, or --data DIR to run every block in DIR")?;
+        let dirs = discover_blocks(&data)?;
+        anyhow::ensure!(!dirs.is_empty(), "{}: no block directories (with block.json) found", data.display());
+        return Ok(dirs);
+    }
+    blocks
+        .into_iter()
+        .map(|b| {
+            let direct = PathBuf::from(&b);
+            if direct.join("block.json").is_file() {
+                return Ok(direct);
+            }
+            if let Some(data) = &data {
+                let under = data.join(&b);
+                if under.join("block.json").is_file() {
+                    return Ok(under);
+                }
+            }
+            anyhow::bail!("{b}: not a block directory (no block.json){}", data.as_ref().map_or(String::new(), |d| format!(" and not a block under {}", d.display())))
+        })
+        .collect()
+}
+
+fn cmd_run(
+    blocks: Vec<String>,
+    choice: BackendChoice,
+    threads: Option<usize>,
+    data: Option<PathBuf>,
+    repeat: usize,
+    json: bool,
+) -> anyhow::Result<bool> {
+    let dirs = resolve_blocks(blocks, data)?;
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (primary, note) = open_backend(choice, threads)?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    let backend = ResilientBackend::new(primary, threads);
+    let executor = ParallelExecutor::new(ParallelConfig::with_threads(threads));
+    if !json {
+        println!("backend: {} · executor threads: {threads}", backend.describe());
+    }
+    let progress = (!json && dirs.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(dirs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} blocks {msg}").expect("valid template"),
+        );
+        bar
+    });
+    let mut reports = Vec::new();
+    let mut all_ok = true;
+    if !json {
+        print_header(progress.as_ref());
+    }
+    for dir in &dirs {
+        if let Some(bar) = &progress {
+            bar.set_message(block_name(dir));
+        }
+        let report = run_block_dir(dir, &backend, &executor, RunOptions { repeat })
+            .with_context(|| format!("block {}", dir.display()))?;
+        all_ok &= report.passed();
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print_row(&report, progress.as_ref());
+        }
+        if let Some(bar) = &progress {
+            bar.inc(1);
+        }
+        reports.push(report);
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    if !json {
+        print_summary(&reports);
+    }
+    Ok(all_ok)
+}
+
+fn block_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+fn emit(line: String, bar: Option<&indicatif::ProgressBar>) {
+    match bar {
+        Some(bar) if !bar.is_hidden() => bar.println(line),
+        _ => println!("{line}"),
+    }
+}
+
+fn print_header(bar: Option<&indicatif::ProgressBar>) {
+    emit(
+        format!(
+            "{:>9} {:<15} {:>5} {:>11} {:>9} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8}  checks (gas bloom txs receipts)",
+            "block", "fork", "txs", "gas", "seq µs", "par µs", "speedup", "Mgas/s", "reexec", "mode", "offload"
+        ),
+        bar,
+    );
+}
+
+fn print_row(r: &BlockReport, bar: Option<&indicatif::ProgressBar>) {
+    let checks: Vec<&str> = r.checks.named().iter().map(|(_, c)| c.symbol()).collect();
+    let offloaded = r.offload.keccak_messages + r.offload.alu_items + r.offload.lookups;
+    let mode = if r.stats.ran_sequentially { "seq" } else { "parallel" };
+    emit(
+        format!(
+            "{:>9} {:<15} {:>5} {:>11} {:>9.0} {:>9.0} {:>6.2}× {:>8.0} {:>6} {:>9} {:>8}  {}{}",
+            r.number,
+            r.spec,
+            r.txs,
+            r.gas_used,
+            r.sequential_time.as_secs_f64() * 1e6,
+            r.parallel_time.as_secs_f64() * 1e6,
+            r.speedup(),
+            r.mgas_per_s(),
+            r.stats.reexecutions,
+            mode,
+            offloaded,
+            checks.join("    "),
+            if r.matches_sequential { String::new() } else { "   ✗ differs from sequential".into() }
+        ),
+        bar,
+    );
+    for (name, check) in r.checks.named() {
+        if let coevm_host::verify::Check::Mismatch { expected, computed, detail } = check {
+            emit(format!("    ✗ {name}: header {expected}, computed {computed}{}", detail.as_ref().map_or(String::new(), |d| format!(" ({d})"))), bar);
+        }
+    }
+    if let Some(m) = &r.mismatch {
+        emit(format!("    ✗ parallel differs from sequential: {m}"), bar);
+    }
+}
+
+fn print_summary(reports: &[BlockReport]) {
+    if reports.is_empty() {
+        return;
+    }
+    let n = reports.len() as f64;
+    let geomean = (reports.iter().map(|r| r.speedup().ln()).sum::<f64>() / n).exp();
+    let worst = reports.iter().map(BlockReport::speedup).fold(f64::INFINITY, f64::min);
+    let gas: u64 = reports.iter().map(|r| r.gas_used).sum();
+    let seq: f64 = reports.iter().map(|r| r.sequential_time.as_secs_f64()).sum();
+    let par: f64 = reports.iter().map(|r| r.parallel_time.as_secs_f64()).sum();
+    let passed = reports.iter().filter(|r| r.passed()).count();
+    let o = reports.iter().fold(coevm_host::backend::OffloadCounts::default(), |mut a, r| {
+        a.keccak_messages += r.offload.keccak_messages;
+        a.keccak_batches += r.offload.keccak_batches;
+        a.alu_items += r.offload.alu_items;
+        a.alu_batches += r.offload.alu_batches;
+        a.lookups += r.offload.lookups;
+        a.lookup_batches += r.offload.lookup_batches;
+        a.cpu_redos += r.offload.cpu_redos;
+        a
+    });
+    println!();
+    println!("{} blocks · {passed} passed every check · {:.1} Mgas", reports.len(), gas as f64 / 1e6);
+    println!(
+        "sequential {:.2} ms ({:.0} Mgas/s) · parallel {:.2} ms ({:.0} Mgas/s) · speedup geomean {geomean:.2}× worst {worst:.2}×",
+        seq * 1e3,
+        gas as f64 / seq / 1e6,
+        par * 1e3,
+        gas as f64 / par / 1e6
+    );
+    println!(
+        "offloaded to {}: {} keccak256 in {} batches · {} ALU ops in {} batches · {} storage lookups in {} batches{}",
+        reports[0].backend,
+        o.keccak_messages,
+        o.keccak_batches,
+        o.alu_items,
+        o.alu_batches,
+        o.lookups,
+        o.lookup_batches,
+        if o.cpu_redos > 0 { format!(" · {} batches redone on CPU", o.cpu_redos) } else { String::new() }
+    );
+}
+
+fn cmd_info() {
+    let adapters = coevm_kernels::gpu::enumerate_adapters();
+    if adapters.is_empty() {
+        println!("no GPU adapter found: `--backend auto` uses the CPU backend");
+        println!("(install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers libvulkan1` for a software device)");
+        return;
+    }
+    for a in adapters {
+        println!("{a}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Running a block end to end: load, execute sequentially and in parallel, compare, verify.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use coevm_kernels::Backend;
+use revm::primitives::hardfork::SpecId;
+
+use crate::backend::{OffloadCounts, ResilientBackend};
+use crate::data::{Block, load_block};
+use crate::env::{BlockContext, tx_envs};
+use crate::exec::{ExecStats, ParallelExecutor, execute_sequential};
+use crate::state::{PreState, StoragePrefetch};
+use crate::verify::{HeaderChecks, check_header};
+
+/// Everything `coevm run` reports about one block.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BlockReport {
+    pub number: u64,
+    pub spec: String,
+    pub txs: usize,
+    pub gas_used: u64,
+    #[serde(serialize_with = "micros")]
+    pub sequential_time: Duration,
+    #[serde(serialize_with = "micros")]
+    pub parallel_time: Duration,
+    pub threads: usize,
+    pub stats: ExecStats,
+    pub backend: String,
+    pub offload: OffloadCounts,
+    pub prefetch: StoragePrefetch,
+    /// Parallel output equals the sequential oracle's (receipts and state changes).
+    pub matches_sequential: bool,
+    pub mismatch: Option<String>,
+    pub checks: HeaderChecks,
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e6)
+}
+
+impl BlockReport {
+    pub fn speedup(&self) -> f64 {
+        self.sequential_time.as_secs_f64() / self.parallel_time.as_secs_f64().max(1e-9)
+    }
+
+    pub fn mgas_per_s(&self) -> f64 {
+        self.gas_used as f64 / self.parallel_time.as_secs_f64().max(1e-9) / 1e6
+    }
+
+    pub fn passed(&self) -> bool {
+        self.matches_sequential && self.checks.passed()
+    }
+}
+
+/// How to time executions.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Executions per executor; the fastest is reported (the first also warms caches).
+    pub repeat: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { repeat: 3 }
+    }
+}
+
+/// Loads and runs the block in `dir`.
+pub fn run_block_dir(
+    dir: &Path,
+    backend: &ResilientBackend,
+    executor: &ParallelExecutor,
+    options: RunOptions,
+) -> anyhow::Result<BlockReport> {
+    let block = load_block(dir)?;
+    run_block(&block, backend, executor, options)
+}
+
+/// Runs a loaded block: sequential oracle, parallel executor, comparison, header checks.
+pub fn run_block(
+    block: &Block,
+    backend: &ResilientBackend,
+    executor: &ParallelExecutor,
+    options: RunOptions,
+) -> anyhow::Result<BlockReport> {
+    backend.take_counts();
+    let (pre, prefetch) = PreState::load(block, backend)?;
+    let ctx = BlockContext::new(&block.header);
+    let txs = tx_envs(block);
+    let label = |e: crate::exec::ExecError| anyhow::anyhow!("block {}: {e}", block.header.number);
+
+    let mut sequential_time = Duration::MAX;
+    let mut sequential = None;
+    for _ in 0..options.repeat.max(1) {
+        let start = Instant::now();
+        let outcome = execute_sequential(&ctx, &txs, &pre).map_err(label)?;
+        sequential_time = sequential_time.min(start.elapsed());
+        sequential = Some(outcome);
+    }
+    let sequential = sequential.expect("ran at least once");
+
+    let mut parallel_time = Duration::MAX;
+    let mut parallel = None;
+    for _ in 0..options.repeat.max(1) {
+        let start = Instant::now();
+        let (outcome, _) = executor
+            .execute(&ctx, &txs, &pre, backend, Some(block.header.gas_used))
+            .map_err(label)?;
+        parallel_time = parallel_time.min(start.elapsed());
+        parallel = Some(outcome);
+    }
+    let parallel = parallel.expect("ran at least once");
+    let mismatch = parallel.first_difference(&sequential);
+    let checks = check_header(block, ctx.spec, &parallel.txs, backend)?;
+
+    Ok(BlockReport {
+        number: block.header.number,
+        spec: spec_name(ctx.spec).into(),
+        txs: txs.len(),
+        gas_used: parallel.gas_used(),
+        sequential_time,
+        parallel_time,
+        threads: executor.config().threads,
+        stats: parallel.stats,
+        backend: backend.describe(),
+        offload: backend.take_counts(),
+        prefetch,
+        matches_sequential: mismatch.is_none(),
+        mismatch,
+        checks,
+    })
+}
+
+pub fn spec_name(spec: SpecId) -> &'static str {
+    match spec {
+        SpecId::FRONTIER => "Frontier",
+        SpecId::HOMESTEAD => "Homestead",
+        SpecId::TANGERINE => "Tangerine",
+        SpecId::SPURIOUS_DRAGON => "Spurious Dragon",
+        SpecId::BYZANTIUM => "Byzantium",
+        SpecId::PETERSBURG => "Petersburg",
+        SpecId::ISTANBUL => "Istanbul",
+        SpecId::BERLIN => "Berlin",
+        SpecId::LONDON => "London",
+        SpecId::MERGE => "Merge",
+        SpecId::SHANGHAI => "Shanghai",
+        SpecId::CANCUN => "Cancun",
+        SpecId::PRAGUE => "Prague",
+        _ => "later",
+    }
+}

@@ -1,0 +1,28 @@
+use thiserror::Error;
+
+/// Why a backend could not deliver a batch.
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// No GPU adapter matched the request (or none exists): the host falls back to the CPU.
+    #[error("no GPU adapter available{0}")]
+    NoAdapter(String),
+    /// The adapter exists but refused to create a device with what we need.
+    #[error("could not create a device on adapter {adapter}: {reason}")]
+    DeviceCreation { adapter: String, reason: String },
+    /// The device was lost, or a submission/readback failed: the batch must be redone elsewhere.
+    #[error("device lost or failed during {operation}: {reason}")]
+    DeviceLost { operation: &'static str, reason: String },
+    /// The input cannot be processed by this backend at all (too large, too many entries, ...).
+    #[error("invalid batch for {operation}: {reason}")]
+    InvalidBatch { operation: &'static str, reason: String },
+    /// A storage table cannot hold the requested entries at its maximum load factor.
+    #[error("storage table full: {entries} entries exceed capacity {capacity} at max load factor")]
+    TableFull { entries: usize, capacity: usize },
+}
+
+impl BackendError {
+    /// True when redoing the same batch on the CPU reference gives the right answer.
+    pub fn is_recoverable_on_cpu(&self) -> bool {
+        !matches!(self, BackendError::InvalidBatch { .. })
+    }
+}
