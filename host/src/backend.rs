@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use coevm_kernels::cpu::CpuBackend;
 use coevm_kernels::gpu::{GpuBackend, GpuOptions};
 use coevm_kernels::{
-    AluBatch, Backend, BackendError, BackendKind, MessageBatch, StorageEntry, StorageKey, StorageTable, B256, U256,
+    AluBatch, B256, Backend, BackendError, BackendKind, MessageBatch, StorageEntry, StorageKey,
+    StorageTable, U256,
 };
 
 /// What `--backend` asks for.
@@ -24,11 +25,17 @@ pub enum BackendChoice {
 }
 
 /// Opens the backend asked for. `Auto` without an adapter returns the CPU and a note saying so.
-pub fn open_backend(choice: BackendChoice, threads: usize) -> Result<(Arc<dyn Backend>, Option<String>), BackendError> {
+pub fn open_backend(
+    choice: BackendChoice,
+    threads: usize,
+) -> Result<(Arc<dyn Backend>, Option<String>), BackendError> {
     let cpu = || Arc::new(CpuBackend::new(threads)) as Arc<dyn Backend>;
     match choice {
         BackendChoice::Cpu => Ok((cpu(), None)),
-        BackendChoice::Gpu => Ok((Arc::new(GpuBackend::with_options(&GpuOptions::from_env())?), None)),
+        BackendChoice::Gpu => Ok((
+            Arc::new(GpuBackend::with_options(&GpuOptions::from_env())?),
+            None,
+        )),
         BackendChoice::Auto => match GpuBackend::with_options(&GpuOptions::from_env()) {
             Ok(gpu) => Ok((Arc::new(gpu), None)),
             Err(e) => Ok((cpu(), Some(format!("{e}; using the CPU backend")))),
@@ -79,8 +86,14 @@ impl Shared {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_recoverable_on_cpu() => {
                     if !self.failed.swap(true, Ordering::AcqRel) {
-                        tracing::warn!("{} failed during {what} ({e}); redoing on the CPU from now on", self.primary.kind());
-                        eprintln!("warning: {} backend failed during {what}: {e}; continuing on the CPU", self.primary.kind());
+                        tracing::warn!(
+                            "{} failed during {what} ({e}); redoing on the CPU from now on",
+                            self.primary.kind()
+                        );
+                        eprintln!(
+                            "warning: {} backend failed during {what}: {e}; continuing on the CPU",
+                            self.primary.kind()
+                        );
                     }
                     self.counters.cpu_redos.fetch_add(1, Ordering::Relaxed);
                 }
@@ -113,7 +126,11 @@ impl ResilientBackend {
 
     /// The backend doing the work (the CPU after an accelerator failure).
     pub fn active_kind(&self) -> BackendKind {
-        if self.shared.failed.load(Ordering::Acquire) { BackendKind::Cpu } else { self.shared.primary.kind() }
+        if self.shared.failed.load(Ordering::Acquire) {
+            BackendKind::Cpu
+        } else {
+            self.shared.primary.kind()
+        }
     }
 
     pub fn primary(&self) -> &Arc<dyn Backend> {
@@ -143,7 +160,10 @@ impl Backend for ResilientBackend {
 
     fn describe(&self) -> String {
         if self.shared.failed.load(Ordering::Acquire) {
-            format!("{} (failed; CPU takes over)", self.shared.primary.describe())
+            format!(
+                "{} (failed; CPU takes over)",
+                self.shared.primary.describe()
+            )
         } else {
             self.shared.primary.describe()
         }
@@ -163,9 +183,18 @@ impl Backend for ResilientBackend {
         self.shared.run("alu", |b| b.alu(batch))
     }
 
-    fn build_storage_table(&self, entries: &[StorageEntry]) -> Result<Box<dyn StorageTable>, BackendError> {
-        let table = self.shared.run("storage table build", |b| b.build_storage_table(entries))?;
-        Ok(Box::new(ResilientTable { shared: self.shared.clone(), table, entries: entries.to_vec() }))
+    fn build_storage_table(
+        &self,
+        entries: &[StorageEntry],
+    ) -> Result<Box<dyn StorageTable>, BackendError> {
+        let table = self
+            .shared
+            .run("storage table build", |b| b.build_storage_table(entries))?;
+        Ok(Box::new(ResilientTable {
+            shared: self.shared.clone(),
+            table,
+            entries: entries.to_vec(),
+        }))
     }
 }
 
@@ -193,10 +222,16 @@ impl StorageTable for ResilientTable {
             Ok(values) => Ok(values),
             Err(e) if e.is_recoverable_on_cpu() => {
                 if !self.shared.failed.swap(true, Ordering::AcqRel) {
-                    eprintln!("warning: {} backend failed during storage lookup: {e}; continuing on the CPU", self.shared.primary.kind());
+                    eprintln!(
+                        "warning: {} backend failed during storage lookup: {e}; continuing on the CPU",
+                        self.shared.primary.kind()
+                    );
                 }
                 c.cpu_redos.fetch_add(1, Ordering::Relaxed);
-                self.shared.cpu.build_storage_table(&self.entries)?.get(keys)
+                self.shared
+                    .cpu
+                    .build_storage_table(&self.entries)?
+                    .get(keys)
             }
             Err(e) => Err(e),
         }

@@ -12,7 +12,11 @@ use crate::exec::TxOutcome;
 pub type Bloom = [u8; 256];
 
 fn list(out: &mut Vec<u8>, payload: &[u8]) {
-    Header { list: true, payload_length: payload.len() }.encode(out);
+    Header {
+        list: true,
+        payload_length: payload.len(),
+    }
+    .encode(out);
     out.extend_from_slice(payload);
 }
 
@@ -37,7 +41,15 @@ fn encode_access_list(out: &mut Vec<u8>, items: &[AccessListItem]) {
 /// The transaction as signed and broadcast: `rlp([...])` for legacy, `type ‖ rlp([...])` else.
 pub fn encode_transaction(tx: &Transaction) -> Vec<u8> {
     let mut p = Vec::with_capacity(tx.input.len() + 200);
-    let y_parity = |v: u64| if v >= 35 { (v - 35) % 2 } else if v >= 27 { v - 27 } else { v };
+    let y_parity = |v: u64| {
+        if v >= 35 {
+            (v - 35) % 2
+        } else if v >= 27 {
+            v - 27
+        } else {
+            v
+        }
+    };
     match tx.tx_type {
         0 => {
             tx.nonce.encode(&mut p);
@@ -95,7 +107,13 @@ fn encode_log(out: &mut Vec<u8>, log: &Log) {
 }
 
 /// The receipt from Byzantium on: `type ‖ rlp([status, cumulative gas, bloom, logs])`.
-pub fn encode_receipt(tx_type: u8, success: bool, cumulative_gas: u64, bloom: &Bloom, logs: &[Log]) -> Vec<u8> {
+pub fn encode_receipt(
+    tx_type: u8,
+    success: bool,
+    cumulative_gas: u64,
+    bloom: &Bloom,
+    logs: &[Log],
+) -> Vec<u8> {
     let mut p = Vec::with_capacity(300 + logs.len() * 200);
     (success as u64).encode(&mut p);
     cumulative_gas.encode(&mut p);
@@ -122,7 +140,10 @@ pub fn accrue_bloom(bloom: &mut Bloom, hash: &[u8; 32]) {
 }
 
 /// Per-transaction blooms, with every log address and topic hashed in one backend batch.
-pub fn receipt_blooms(backend: &dyn Backend, txs: &[TxOutcome]) -> Result<(Vec<Bloom>, usize), BackendError> {
+pub fn receipt_blooms(
+    backend: &dyn Backend,
+    txs: &[TxOutcome],
+) -> Result<(Vec<Bloom>, usize), BackendError> {
     let mut batch = MessageBatch::new();
     for tx in txs {
         for log in &tx.logs {
@@ -132,7 +153,11 @@ pub fn receipt_blooms(backend: &dyn Backend, txs: &[TxOutcome]) -> Result<(Vec<B
             }
         }
     }
-    let hashes = if batch.is_empty() { Vec::new() } else { backend.keccak256(&batch)? };
+    let hashes = if batch.is_empty() {
+        Vec::new()
+    } else {
+        backend.keccak256(&batch)?
+    };
     if hashes.len() != batch.len() {
         return Err(BackendError::DeviceLost {
             operation: "keccak256",

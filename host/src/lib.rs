@@ -19,5 +19,6 @@ pub mod exec;
 pub mod fees;
 pub mod run;
 pub mod state;
+pub mod synthetic;
 pub mod trie;
 pub mod verify;

@@ -37,8 +37,14 @@ pub struct PreState {
 
 impl PreState {
     /// Builds the state, with storage served through `backend`'s storage table.
-    pub fn load(block: &Block, backend: &dyn Backend) -> Result<(Self, StoragePrefetch), BackendError> {
-        let mut state = PreState { block_hashes: block.block_hashes.clone(), ..Default::default() };
+    pub fn load(
+        block: &Block,
+        backend: &dyn Backend,
+    ) -> Result<(Self, StoragePrefetch), BackendError> {
+        let mut state = PreState {
+            block_hashes: block.block_hashes.clone(),
+            ..Default::default()
+        };
         let mut entries = Vec::new();
         for (address, account) in &block.pre_state {
             let mut info = AccountInfo::default()
@@ -64,10 +70,18 @@ impl PreState {
         for (key, value) in keys.iter().zip(values) {
             if let Some(value) = value {
                 hits += 1;
-                state.storage.entry(key.address).or_default().insert(key.slot, value);
+                state
+                    .storage
+                    .entry(key.address)
+                    .or_default()
+                    .insert(key.slot, value);
             }
         }
-        let prefetch = StoragePrefetch { table_entries: table.len(), keys_looked_up: keys.len(), hits };
+        let prefetch = StoragePrefetch {
+            table_entries: table.len(),
+            keys_looked_up: keys.len(),
+            hits,
+        };
         Ok((state, prefetch))
     }
 
@@ -76,7 +90,10 @@ impl PreState {
         accounts: impl IntoIterator<Item = (Address, AccountInfo, BTreeMap<U256, U256>)>,
         block_hashes: BTreeMap<u64, B256>,
     ) -> Self {
-        let mut state = PreState { block_hashes, ..Default::default() };
+        let mut state = PreState {
+            block_hashes,
+            ..Default::default()
+        };
         for (address, info, storage) in accounts {
             if let Some(code) = &info.code {
                 state.code.insert(info.code_hash, code.clone());
@@ -115,7 +132,12 @@ impl DatabaseRef for PreState {
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        Ok(self.storage.get(&address).and_then(|s| s.get(&index)).copied().unwrap_or_default())
+        Ok(self
+            .storage
+            .get(&address)
+            .and_then(|s| s.get(&index))
+            .copied()
+            .unwrap_or_default())
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {

@@ -85,7 +85,11 @@ impl BlockOutcome {
     /// Where two outcomes first differ (for error messages), or `None` if they are equal.
     pub fn first_difference(&self, other: &BlockOutcome) -> Option<String> {
         if self.txs.len() != other.txs.len() {
-            return Some(format!("{} transactions vs {}", self.txs.len(), other.txs.len()));
+            return Some(format!(
+                "{} transactions vs {}",
+                self.txs.len(),
+                other.txs.len()
+            ));
         }
         for (i, (a, b)) in self.txs.iter().zip(&other.txs).enumerate() {
             if a != b {

@@ -36,16 +36,28 @@ pub struct ParallelConfig {
     /// Blocks whose gas (header gasUsed, or the sum of gas limits) is below this run sequentially:
     /// at ~5 Ggas/s, 2 Mgas is ~0.4 ms, too short to amortise waking other threads.
     pub min_gas: u64,
+    /// Take the parallel path for every block, even at one thread (tests).
+    pub force_parallel: bool,
 }
 
 impl ParallelConfig {
     pub fn with_threads(threads: usize) -> Self {
-        Self { threads: threads.max(1), min_txs: 8, min_gas: 2_000_000 }
+        Self {
+            threads: threads.max(1),
+            min_txs: 8,
+            min_gas: 2_000_000,
+            force_parallel: false,
+        }
     }
 
     /// Forces the parallel path for any block (tests).
     pub fn always_parallel(threads: usize) -> Self {
-        Self { threads: threads.max(1), min_txs: 0, min_gas: 0 }
+        Self {
+            threads: threads.max(1),
+            min_txs: 0,
+            min_gas: 0,
+            force_parallel: true,
+        }
     }
 }
 
@@ -78,8 +90,13 @@ impl ParallelExecutor {
 
     /// Would this block run in parallel? `gas_hint` is the header's gasUsed when known.
     pub fn goes_parallel(&self, txs: &[TxEnv], gas_hint: Option<u64>) -> bool {
+        if self.config.force_parallel {
+            return true;
+        }
         let gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
-        self.config.threads > 1 && txs.len() >= self.config.min_txs.max(2) && gas >= self.config.min_gas
+        self.config.threads > 1
+            && txs.len() >= self.config.min_txs.max(2)
+            && gas >= self.config.min_gas
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -96,11 +113,17 @@ impl ParallelExecutor {
         }
         let shared = Shared::new(ctx, txs, pre);
         self.pool.broadcast(|_| shared.work());
-        let commit = shared.commit.into_inner().unwrap_or_else(|p| p.into_inner());
+        let commit = shared
+            .commit
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(error) = commit.error {
             return Err(error);
         }
-        let mut overlay = shared.overlay.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut overlay = shared
+            .overlay
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
         let mut stats = commit.stats;
         stats.threads = self.config.threads;
         let mut offload = ExecOffload::default();
@@ -114,13 +137,20 @@ impl ParallelExecutor {
                     total
                 }
                 Err(e) => {
-                    tracing::warn!("fee settlement on {} failed ({e}); settling on CPU", backend.kind());
+                    tracing::warn!(
+                        "fee settlement on {} failed ({e}); settling on CPU",
+                        backend.kind()
+                    );
                     ledger.settle_cpu()
                 }
             };
             overlay.credit(pre, ctx.block.beneficiary, total);
         }
-        let outcome = BlockOutcome { txs: commit.outcomes, changes: overlay.changes(pre), stats };
+        let outcome = BlockOutcome {
+            txs: commit.outcomes,
+            changes: overlay.changes(pre),
+            stats,
+        };
         Ok((outcome, offload))
     }
 }
@@ -143,13 +173,22 @@ impl ReadSet {
     }
 
     fn still_valid(&self, overlay: &Overlay, pre: &PreState) -> bool {
-        self.accounts.iter().all(|(a, seen)| overlay.basic(pre, *a).as_ref().map(summary) == *seen)
-            && self.storage.iter().all(|(a, s, v)| overlay.storage(pre, *a, *s) == *v)
+        self.accounts
+            .iter()
+            .all(|(a, seen)| overlay.basic(pre, *a).as_ref().map(summary) == *seen)
+            && self
+                .storage
+                .iter()
+                .all(|(a, s, v)| overlay.storage(pre, *a, *s) == *v)
     }
 }
 
 fn summary(info: &AccountInfo) -> AccountSummary {
-    AccountSummary { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash }
+    AccountSummary {
+        balance: info.balance,
+        nonce: info.nonce,
+        code_hash: info.code_hash,
+    }
 }
 
 /// A transaction's view of the state: committed overlay over the pre-state, reads recorded.
@@ -168,7 +207,9 @@ impl Database for TxView<'_> {
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
         let info = read_overlay(self.overlay).basic(self.pre, address);
-        self.reads.accounts.push((address, info.as_ref().map(summary)));
+        self.reads
+            .accounts
+            .push((address, info.as_ref().map(summary)));
         Ok(info)
     }
 
@@ -200,7 +241,8 @@ impl Database for TxView<'_> {
 }
 
 type ViewEvm<'a> = MainnetEvm<MainnetContext<TxView<'a>>>;
-type TxResult = Result<(ExecutionResult<HaltReason>, EvmState), EVMError<Infallible, InvalidTransaction>>;
+type TxResult =
+    Result<(ExecutionResult<HaltReason>, EvmState), EVMError<Infallible, InvalidTransaction>>;
 
 /// revm's mainnet handler, minus the beneficiary reward (settled separately, see crate::fees).
 struct DeferredFeeHandler<'a>(std::marker::PhantomData<&'a ()>);
@@ -210,7 +252,11 @@ impl<'a> Handler for DeferredFeeHandler<'a> {
     type Error = EVMError<Infallible, InvalidTransaction>;
     type HaltReason = HaltReason;
 
-    fn reward_beneficiary(&self, _evm: &mut Self::Evm, _result: &mut FrameResult) -> Result<(), Self::Error> {
+    fn reward_beneficiary(
+        &self,
+        _evm: &mut Self::Evm,
+        _result: &mut FrameResult,
+    ) -> Result<(), Self::Error> {
         Ok(())
     }
 }
@@ -269,7 +315,11 @@ impl<'a> Shared<'a> {
     }
 
     fn new_evm(&self) -> ViewEvm<'_> {
-        let view = TxView { pre: self.pre, overlay: &self.overlay, reads: ReadSet::default() };
+        let view = TxView {
+            pre: self.pre,
+            overlay: &self.overlay,
+            reads: ReadSet::default(),
+        };
         Context::mainnet()
             .with_db(view)
             .with_cfg(self.ctx.cfg.clone())
@@ -292,7 +342,8 @@ impl<'a> Shared<'a> {
                 evm.ctx.journaled_state.database.reads.clear();
                 let result = transact(&mut evm, &self.txs[index]);
                 let reads = std::mem::take(&mut evm.ctx.journaled_state.database.reads);
-                *self.slots[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(Speculative { result, reads });
+                *self.slots[index].lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Speculative { result, reads });
             } else {
                 std::hint::spin_loop();
                 std::thread::yield_now();
@@ -305,14 +356,20 @@ impl<'a> Shared<'a> {
         let beneficiary = self.ctx.block.beneficiary;
         while commit.next < self.txs.len() {
             let index = commit.next;
-            let Some(spec) = self.slots[index].lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            let Some(spec) = self.slots[index]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+            else {
                 return; // not executed yet
             };
             let tx = &self.txs[index];
             if spec.reads.reads_account(beneficiary) && !commit.fees.is_empty() {
                 self.settle(commit);
             }
-            let valid = spec.reads.still_valid(&read_overlay(&self.overlay), self.pre);
+            let valid = spec
+                .reads
+                .still_valid(&read_overlay(&self.overlay), self.pre);
             let result = if valid {
                 spec.result
             } else {
@@ -321,12 +378,20 @@ impl<'a> Shared<'a> {
             };
             match result {
                 Ok((result, state)) => {
-                    commit.fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
-                    self.overlay.write().unwrap_or_else(|p| p.into_inner()).commit(state);
+                    commit
+                        .fees
+                        .push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
+                    self.overlay
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .commit(state);
                     commit.outcomes.push(TxOutcome::from_result(&result));
                 }
                 Err(e) => {
-                    commit.error = Some(ExecError { index, message: e.to_string() });
+                    commit.error = Some(ExecError {
+                        index,
+                        message: e.to_string(),
+                    });
                     self.done.store(true, Ordering::Release);
                     return;
                 }
@@ -340,7 +405,13 @@ impl<'a> Shared<'a> {
     fn reexecute(&self, commit: &mut CommitState, evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
         evm.ctx.journaled_state.database.reads.clear();
         let result = transact(evm, tx);
-        if evm.ctx.journaled_state.database.reads.reads_account(self.ctx.block.beneficiary) && !commit.fees.is_empty()
+        if evm
+            .ctx
+            .journaled_state
+            .database
+            .reads
+            .reads_account(self.ctx.block.beneficiary)
+            && !commit.fees.is_empty()
         {
             // It saw the beneficiary without the fees owed: settle them and run it again.
             self.settle(commit);
@@ -353,8 +424,10 @@ impl<'a> Shared<'a> {
     /// Credits the deferred fees to the beneficiary now (someone is about to read it).
     fn settle(&self, commit: &mut CommitState) {
         let total = commit.fees.settle_cpu();
-        self.overlay.write().unwrap_or_else(|p| p.into_inner()).credit(self.pre, self.ctx.block.beneficiary, total);
+        self.overlay
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .credit(self.pre, self.ctx.block.beneficiary, total);
         commit.stats.fee_settlements += 1;
     }
 }
-

@@ -1,0 +1,429 @@
+//! Synthetic blocks with known shapes, for tests and benchmarks: independent transfers,
+//! ERC-20-style token transfers, one hot contract every transaction writes, Uniswap-like swaps
+//! across many pools, contract creations, reverts and out-of-gas.
+//!
+//! The contracts are small hand-assembled EVM programs (listed below with their stack effects),
+//! so every transaction is real revm execution.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use revm::bytecode::Bytecode;
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
+use revm::state::AccountInfo;
+
+use crate::env::BlockContext;
+use crate::state::PreState;
+
+/// A block to execute: environment, transactions and pre-state.
+pub struct SyntheticBlock {
+    pub name: String,
+    pub ctx: BlockContext,
+    pub txs: Vec<TxEnv>,
+    pub pre: PreState,
+}
+
+/// The kinds of synthetic blocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Plain value transfers between distinct accounts: no conflicts at all.
+    Transfers,
+    /// Token transfers among many holders (storage writes, logs), few conflicts.
+    Erc20,
+    /// Every transaction increments the same storage slot: all conflict.
+    HotContract,
+    /// Swaps on randomly chosen pools of a Uniswap-like AMM: conflicts when pools repeat.
+    Swaps,
+    /// Contract creations, reverting and out-of-gas transactions, transfers to the beneficiary.
+    Mixed,
+}
+
+const BENEFICIARY: Address = Address::new([0xbe; 20]);
+const TOKEN: Address = Address::new([0x70; 20]);
+const COUNTER: Address = Address::new([0xc0; 20]);
+const LOOP: Address = Address::new([0x10; 20]);
+const BASEFEE: u64 = 7;
+
+/// A tiny assembler: opcodes, pushes, and one-byte jump labels.
+#[derive(Default)]
+struct Asm {
+    code: Vec<u8>,
+    labels: BTreeMap<&'static str, usize>,
+    fixups: Vec<(usize, &'static str)>,
+}
+
+impl Asm {
+    fn op(&mut self, ops: &[u8]) -> &mut Self {
+        self.code.extend_from_slice(ops);
+        self
+    }
+    fn push(&mut self, bytes: &[u8]) -> &mut Self {
+        assert!((1..=32).contains(&bytes.len()));
+        self.code.push(0x5f + bytes.len() as u8);
+        self.code.extend_from_slice(bytes);
+        self
+    }
+    fn push_label(&mut self, label: &'static str) -> &mut Self {
+        self.code.push(0x60);
+        self.fixups.push((self.code.len(), label));
+        self.code.push(0);
+        self
+    }
+    fn label(&mut self, label: &'static str) -> &mut Self {
+        self.labels.insert(label, self.code.len());
+        self.code.push(0x5b); // JUMPDEST
+        self
+    }
+    fn finish(&mut self) -> Bytes {
+        for (at, label) in &self.fixups {
+            self.code[*at] = u8::try_from(self.labels[label]).expect("label within 256 bytes");
+        }
+        Bytes::from(self.code.clone())
+    }
+}
+
+// Opcodes used below.
+const STOP: u8 = 0x00;
+const ADD: u8 = 0x01;
+const MUL: u8 = 0x02;
+const SUB: u8 = 0x03;
+const DIV: u8 = 0x04;
+const LT: u8 = 0x10;
+const CALLER: u8 = 0x33;
+const CALLDATALOAD: u8 = 0x35;
+const MSTORE: u8 = 0x52;
+const SLOAD: u8 = 0x54;
+const SSTORE: u8 = 0x55;
+const JUMP: u8 = 0x56;
+const JUMPI: u8 = 0x57;
+const DUP1: u8 = 0x80;
+const DUP2: u8 = 0x81;
+const DUP3: u8 = 0x82;
+const DUP4: u8 = 0x83;
+const SWAP1: u8 = 0x90;
+const LOG1: u8 = 0xa1;
+const LOG3: u8 = 0xa3;
+const RETURN: u8 = 0xf3;
+const REVERT: u8 = 0xfd;
+const CODECOPY: u8 = 0x39;
+
+/// transfer(to = calldata[0..32], amount = calldata[32..64]); balance of `a` at slot `a`.
+/// Reverts on insufficient balance; logs Transfer(from, to, amount).
+fn token_code() -> Bytes {
+    let sig = keccak256("Transfer(address,address,uint256)");
+    Asm::default()
+        .push(&[0x20])
+        .op(&[CALLDATALOAD]) // amount
+        .op(&[CALLER, SLOAD]) // amount, bal_from
+        .op(&[DUP2, DUP2, LT]) // amount, bal_from, bal_from < amount
+        .push_label("fail")
+        .op(&[JUMPI])
+        .op(&[DUP2, SWAP1, SUB]) // amount, bal_from - amount
+        .op(&[CALLER, SSTORE]) // amount
+        .push(&[0])
+        .op(&[CALLDATALOAD]) // amount, to
+        .op(&[DUP1, SLOAD]) // amount, to, bal_to
+        .op(&[DUP3, ADD]) // amount, to, bal_to + amount
+        .op(&[SWAP1, SSTORE]) // amount
+        .push(&[0])
+        .op(&[MSTORE]) // mem[0] = amount
+        .push(&[0])
+        .op(&[CALLDATALOAD, CALLER]) // to, from
+        .push(sig.as_slice()) // to, from, sig
+        .push(&[0x20])
+        .push(&[0])
+        .op(&[LOG3, STOP])
+        .label("fail")
+        .push(&[0])
+        .op(&[DUP1, REVERT])
+        .finish()
+}
+
+/// Increments slot 0 and logs the new value.
+fn counter_code() -> Bytes {
+    Asm::default()
+        .push(&[0])
+        .op(&[SLOAD])
+        .push(&[1])
+        .op(&[ADD, DUP1])
+        .push(&[0])
+        .op(&[SSTORE]) // new
+        .push(&[0])
+        .op(&[MSTORE])
+        .push(&[0x11])
+        .push(&[0x20])
+        .push(&[0])
+        .op(&[LOG1, STOP])
+        .finish()
+}
+
+/// Loops forever: every call runs out of gas.
+fn loop_code() -> Bytes {
+    Asm::default()
+        .label("top")
+        .push_label("top")
+        .op(&[JUMP])
+        .finish()
+}
+
+/// swap(amount_in = calldata[0..32]): out = r1 * in / (r0 + in); r0 += in; r1 -= out.
+fn pool_code() -> Bytes {
+    Asm::default()
+        .push(&[0])
+        .op(&[CALLDATALOAD]) // in
+        .push(&[0])
+        .op(&[SLOAD]) // in, r0
+        .push(&[1])
+        .op(&[SLOAD]) // in, r0, r1
+        .op(&[DUP3, DUP3, ADD]) // in, r0, r1, r0+in
+        .op(&[DUP4, DUP3, MUL]) // in, r0, r1, r0+in, r1*in
+        .op(&[DIV]) // in, r0, r1, out
+        .op(&[SWAP1, SUB]) // in, r0, r1-out
+        .push(&[1])
+        .op(&[SSTORE]) // in, r0
+        .op(&[ADD]) // r0+in
+        .push(&[0])
+        .op(&[SSTORE, STOP])
+        .finish()
+}
+
+/// Init code that deploys `runtime`.
+fn creation_code(runtime: &[u8]) -> Bytes {
+    let len = u8::try_from(runtime.len()).expect("short runtime");
+    let mut init = Asm::default();
+    init.push(&[len])
+        .op(&[DUP1])
+        .push(&[0x0c])
+        .push(&[0])
+        .op(&[CODECOPY])
+        .push(&[0])
+        .op(&[RETURN]);
+    let mut code = init.finish().to_vec();
+    assert_eq!(code.len(), 0x0b);
+    code.insert(0, 0x5f); // PUSH0 pad so the runtime starts at 0x0c: (PUSH0 is harmless, Shanghai+)
+    code.extend_from_slice(runtime);
+    Bytes::from(code)
+}
+
+fn account(i: u64) -> Address {
+    let mut bytes = [0u8; 20];
+    bytes[0] = 0xaa;
+    bytes[12..].copy_from_slice(&i.to_be_bytes());
+    Address::new(bytes)
+}
+
+fn pool(i: u64) -> Address {
+    let mut bytes = [0u8; 20];
+    bytes[0] = 0x9e;
+    bytes[12..].copy_from_slice(&i.to_be_bytes());
+    Address::new(bytes)
+}
+
+fn contract(code: Bytes) -> AccountInfo {
+    let bytecode = Bytecode::new_raw(code);
+    AccountInfo::default().with_code_and_hash(bytecode.clone(), bytecode.hash_slow())
+}
+
+fn call(from: Address, nonce: u64, to: Address, value: U256, data: Bytes, gas: u64) -> TxEnv {
+    TxEnv {
+        tx_type: 2,
+        caller: from,
+        gas_limit: gas,
+        gas_price: 2_000_000_000,
+        gas_priority_fee: Some(1_000_000_000),
+        kind: TxKind::Call(to),
+        value,
+        data,
+        nonce,
+        chain_id: Some(1),
+        ..Default::default()
+    }
+}
+
+fn words(values: &[U256]) -> Bytes {
+    Bytes::from(
+        values
+            .iter()
+            .flat_map(|v| v.to_be_bytes::<32>())
+            .collect::<Vec<u8>>(),
+    )
+}
+
+/// Builds a block of `n` transactions of the given workload, deterministic in `seed`.
+pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let rich = U256::from(10u128.pow(24));
+    let mut accounts: Vec<(Address, AccountInfo, BTreeMap<U256, U256>)> = Vec::new();
+    let mut txs = Vec::with_capacity(n);
+    let n64 = n as u64;
+    let eoa = |i: u64| {
+        (
+            account(i),
+            AccountInfo::default().with_balance(rich),
+            BTreeMap::new(),
+        )
+    };
+    match workload {
+        Workload::Transfers => {
+            for i in 0..n64 {
+                accounts.push(eoa(i));
+                txs.push(call(
+                    account(i),
+                    0,
+                    account(1_000_000 + i),
+                    U256::from(1_000 + i),
+                    Bytes::new(),
+                    21_000,
+                ));
+            }
+        }
+        Workload::Erc20 => {
+            let holders = (n64 * 4).max(8);
+            let mut storage = BTreeMap::new();
+            for i in 0..holders {
+                accounts.push(eoa(i));
+                storage.insert(
+                    U256::from_be_slice(account(i).as_slice()),
+                    U256::from(1_000_000u64),
+                );
+            }
+            accounts.push((TOKEN, contract(token_code()), storage));
+            for i in 0..n64 {
+                let to = account(rng.random_range(0..holders));
+                let data = words(&[
+                    U256::from_be_slice(to.as_slice()),
+                    U256::from(rng.random_range(1..1000u64)),
+                ]);
+                txs.push(call(account(i), 0, TOKEN, U256::ZERO, data, 100_000));
+            }
+        }
+        Workload::HotContract => {
+            accounts.push((COUNTER, contract(counter_code()), BTreeMap::new()));
+            for i in 0..n64 {
+                accounts.push(eoa(i));
+                txs.push(call(
+                    account(i),
+                    0,
+                    COUNTER,
+                    U256::ZERO,
+                    Bytes::new(),
+                    60_000,
+                ));
+            }
+        }
+        Workload::Swaps => {
+            let pools = (n64 / 4).max(4);
+            for p in 0..pools {
+                let reserves = BTreeMap::from([
+                    (U256::ZERO, U256::from(10u64.pow(18))),
+                    (U256::from(1), U256::from(10u64.pow(18))),
+                ]);
+                accounts.push((pool(p), contract(pool_code()), reserves));
+            }
+            for i in 0..n64 {
+                accounts.push(eoa(i));
+                let data = words(&[U256::from(rng.random_range(1_000..1_000_000u64))]);
+                txs.push(call(
+                    account(i),
+                    0,
+                    pool(rng.random_range(0..pools)),
+                    U256::ZERO,
+                    data,
+                    100_000,
+                ));
+            }
+        }
+        Workload::Mixed => {
+            let mut storage = BTreeMap::new();
+            for i in 0..16 {
+                accounts.push(eoa(i));
+                storage.insert(
+                    U256::from_be_slice(account(i).as_slice()),
+                    U256::from(500u64),
+                );
+            }
+            accounts.push((TOKEN, contract(token_code()), storage));
+            accounts.push((LOOP, contract(loop_code()), BTreeMap::new()));
+            accounts.push((COUNTER, contract(counter_code()), BTreeMap::new()));
+            let mut nonces = [0u64; 16];
+            for _ in 0..n64 {
+                let s = rng.random_range(0..16u64);
+                let from = account(s);
+                let nonce = nonces[s as usize];
+                nonces[s as usize] += 1;
+                let tx = match rng.random_range(0..7) {
+                    0 => TxEnv {
+                        kind: TxKind::Create,
+                        ..call(
+                            from,
+                            nonce,
+                            Address::ZERO,
+                            U256::ZERO,
+                            creation_code(&counter_code()),
+                            200_000,
+                        )
+                    },
+                    // Transfers more than the balance: reverts.
+                    1 => call(
+                        from,
+                        nonce,
+                        TOKEN,
+                        U256::ZERO,
+                        words(&[U256::from(1), U256::from(10_000u64)]),
+                        100_000,
+                    ),
+                    2 => call(from, nonce, LOOP, U256::ZERO, Bytes::new(), 50_000),
+                    3 => call(
+                        from,
+                        nonce,
+                        BENEFICIARY,
+                        U256::from(12_345u64),
+                        Bytes::new(),
+                        21_000,
+                    ),
+                    4 => call(from, nonce, COUNTER, U256::ZERO, Bytes::new(), 60_000),
+                    _ => {
+                        let to = account(rng.random_range(0..16u64));
+                        call(
+                            from,
+                            nonce,
+                            TOKEN,
+                            U256::ZERO,
+                            words(&[U256::from_be_slice(to.as_slice()), U256::from(3u64)]),
+                            100_000,
+                        )
+                    }
+                };
+                txs.push(tx);
+            }
+        }
+    }
+    let mut cfg = CfgEnv::new_with_spec(SpecId::CANCUN);
+    cfg.chain_id = 1;
+    let mut block = BlockEnv {
+        number: U256::from(20_000_000u64),
+        beneficiary: BENEFICIARY,
+        timestamp: U256::from(1_720_000_000u64),
+        gas_limit: u64::MAX / 2,
+        basefee: BASEFEE,
+        prevrandao: Some(B256::repeat_byte(0x42)),
+        ..Default::default()
+    };
+    block.set_blob_excess_gas_and_price(
+        0,
+        revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
+    );
+    SyntheticBlock {
+        name: format!("{workload:?} × {n}"),
+        ctx: BlockContext {
+            spec: SpecId::CANCUN,
+            cfg,
+            block,
+        },
+        txs,
+        pre: PreState::from_parts(accounts, BTreeMap::new()),
+    }
+}

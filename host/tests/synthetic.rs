@@ -1,0 +1,70 @@
+//! Synthetic blocks of every shape equal the sequential oracle, at every thread count.
+
+use coevm_host::exec::{ParallelConfig, ParallelExecutor, TxStatus, execute_sequential};
+use coevm_host::synthetic::{Workload, build};
+use coevm_kernels::cpu::CpuBackend;
+
+fn check(workload: Workload, n: usize) -> coevm_host::exec::BlockOutcome {
+    let block = build(workload, n, 7);
+    let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
+    let backend = CpuBackend::new(1);
+    for threads in [1, 2, 4, 8] {
+        let executor = ParallelExecutor::new(ParallelConfig::always_parallel(threads));
+        for run in 0..3 {
+            let (outcome, _) = executor
+                .execute(&block.ctx, &block.txs, &block.pre, &backend, None)
+                .expect("valid block");
+            if let Some(diff) = outcome.first_difference(&oracle) {
+                panic!("{}: {threads} threads, run {run}: {diff}", block.name);
+            }
+        }
+    }
+    oracle
+}
+
+#[test]
+fn independent_transfers() {
+    let out = check(Workload::Transfers, 200);
+    assert!(out.txs.iter().all(|t| t.success() && t.gas_used == 21_000));
+    // Senders, recipients and the beneficiary changed.
+    assert_eq!(out.changes.len(), 401);
+}
+
+#[test]
+fn erc20_transfers_among_many_holders() {
+    let out = check(Workload::Erc20, 300);
+    assert!(out.txs.iter().all(|t| t.success() && t.logs.len() == 1));
+}
+
+#[test]
+fn one_hot_contract_written_by_every_transaction() {
+    let out = check(Workload::HotContract, 100);
+    // The counter's log carries its new value: 1, 2, ..., 100 in block order.
+    for (i, tx) in out.txs.iter().enumerate() {
+        assert_eq!(
+            tx.logs[0].data.data.as_ref(),
+            revm::primitives::U256::from(i + 1).to_be_bytes::<32>()
+        );
+    }
+}
+
+#[test]
+fn swaps_across_many_pools() {
+    let out = check(Workload::Swaps, 200);
+    assert!(out.txs.iter().all(|t| t.success()));
+}
+
+#[test]
+fn creations_reverts_out_of_gas_and_beneficiary_transfers() {
+    let out = check(Workload::Mixed, 300);
+    let count = |f: &dyn Fn(&TxStatus) -> bool| out.txs.iter().filter(|t| f(&t.status)).count();
+    assert!(count(&|s| *s == TxStatus::Revert) > 10, "reverts");
+    assert!(
+        count(&|s| matches!(s, TxStatus::Halt(r) if r.contains("OutOfGas"))) > 10,
+        "out of gas"
+    );
+    assert!(
+        out.txs.iter().filter(|t| t.created.is_some()).count() > 10,
+        "creations"
+    );
+}
