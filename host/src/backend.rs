@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use coevm_kernels::cpu::CpuBackend;
 use coevm_kernels::gpu::{GpuBackend, GpuOptions};
 use coevm_kernels::{
-    AluBatch, B256, Backend, BackendError, BackendKind, MessageBatch, StorageEntry, StorageKey,
-    StorageTable, U256,
+    AluBatch, B256, Backend, BackendError, BackendKind, MessageBatch, StorageEntry, StorageKey, StorageTable, U256,
 };
 
 /// What `--backend` asks for.
@@ -25,17 +24,11 @@ pub enum BackendChoice {
 }
 
 /// Opens the backend asked for. `Auto` without an adapter returns the CPU and a note saying so.
-pub fn open_backend(
-    choice: BackendChoice,
-    threads: usize,
-) -> Result<(Arc<dyn Backend>, Option<String>), BackendError> {
+pub fn open_backend(choice: BackendChoice, threads: usize) -> Result<(Arc<dyn Backend>, Option<String>), BackendError> {
     let cpu = || Arc::new(CpuBackend::new(threads)) as Arc<dyn Backend>;
     match choice {
         BackendChoice::Cpu => Ok((cpu(), None)),
-        BackendChoice::Gpu => Ok((
-            Arc::new(GpuBackend::with_options(&GpuOptions::from_env())?),
-            None,
-        )),
+        BackendChoice::Gpu => Ok((Arc::new(GpuBackend::with_options(&GpuOptions::from_env())?), None)),
         BackendChoice::Auto => match GpuBackend::with_options(&GpuOptions::from_env()) {
             Ok(gpu) => Ok((Arc::new(gpu), None)),
             Err(e) => Ok((cpu(), Some(format!("{e}; using the CPU backend")))),
@@ -76,11 +69,7 @@ struct Shared {
 
 impl Shared {
     /// Runs `op` on the primary backend; on a recoverable failure, once on the CPU instead.
-    fn run<T>(
-        &self,
-        what: &str,
-        op: impl Fn(&dyn Backend) -> Result<T, BackendError>,
-    ) -> Result<T, BackendError> {
+    fn run<T>(&self, what: &str, op: impl Fn(&dyn Backend) -> Result<T, BackendError>) -> Result<T, BackendError> {
         if self.primary.kind() != BackendKind::Cpu && !self.failed.load(Ordering::Acquire) {
             match op(self.primary.as_ref()) {
                 Ok(v) => return Ok(v),
@@ -126,11 +115,7 @@ impl ResilientBackend {
 
     /// The backend doing the work (the CPU after an accelerator failure).
     pub fn active_kind(&self) -> BackendKind {
-        if self.shared.failed.load(Ordering::Acquire) {
-            BackendKind::Cpu
-        } else {
-            self.shared.primary.kind()
-        }
+        if self.shared.failed.load(Ordering::Acquire) { BackendKind::Cpu } else { self.shared.primary.kind() }
     }
 
     pub fn primary(&self) -> &Arc<dyn Backend> {
@@ -160,10 +145,7 @@ impl Backend for ResilientBackend {
 
     fn describe(&self) -> String {
         if self.shared.failed.load(Ordering::Acquire) {
-            format!(
-                "{} (failed; CPU takes over)",
-                self.shared.primary.describe()
-            )
+            format!("{} (failed; CPU takes over)", self.shared.primary.describe())
         } else {
             self.shared.primary.describe()
         }
@@ -183,18 +165,9 @@ impl Backend for ResilientBackend {
         self.shared.run("alu", |b| b.alu(batch))
     }
 
-    fn build_storage_table(
-        &self,
-        entries: &[StorageEntry],
-    ) -> Result<Box<dyn StorageTable>, BackendError> {
-        let table = self
-            .shared
-            .run("storage table build", |b| b.build_storage_table(entries))?;
-        Ok(Box::new(ResilientTable {
-            shared: self.shared.clone(),
-            table,
-            entries: entries.to_vec(),
-        }))
+    fn build_storage_table(&self, entries: &[StorageEntry]) -> Result<Box<dyn StorageTable>, BackendError> {
+        let table = self.shared.run("storage table build", |b| b.build_storage_table(entries))?;
+        Ok(Box::new(ResilientTable { shared: self.shared.clone(), table, entries: entries.to_vec() }))
     }
 }
 
@@ -228,10 +201,7 @@ impl StorageTable for ResilientTable {
                     );
                 }
                 c.cpu_redos.fetch_add(1, Ordering::Relaxed);
-                self.shared
-                    .cpu
-                    .build_storage_table(&self.entries)?
-                    .get(keys)
+                self.shared.cpu.build_storage_table(&self.entries)?.get(keys)
             }
             Err(e) => Err(e),
         }

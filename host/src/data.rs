@@ -15,21 +15,11 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("{file}: cannot read: {source}")]
-    Io {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    Io { file: PathBuf, source: std::io::Error },
     #[error("{file}: not valid JSON: {source}")]
-    Json {
-        file: PathBuf,
-        source: serde_json::Error,
-    },
+    Json { file: PathBuf, source: serde_json::Error },
     #[error("{file}: field `{field}`: {problem}")]
-    Field {
-        file: PathBuf,
-        field: String,
-        problem: String,
-    },
+    Field { file: PathBuf, field: String, problem: String },
 }
 
 /// Header fields the executor needs and the checks compare against.
@@ -118,11 +108,8 @@ pub fn load_block(dir: &Path) -> Result<Block, LoadError> {
         Some(_) => return Err(f.err("transactions", "expected an array")),
         None => return Err(f.err("transactions", "missing")),
     };
-    let transactions = txs
-        .iter()
-        .enumerate()
-        .map(|(i, tx)| parse_transaction(&f, i, tx))
-        .collect::<Result<Vec<_>, _>>()?;
+    let transactions =
+        txs.iter().enumerate().map(|(i, tx)| parse_transaction(&f, i, tx)).collect::<Result<Vec<_>, _>>()?;
 
     let pre_file = dir.join("pre_state.json");
     let pre_state = parse_pre_state(&pre_file, read_json(&pre_file)?)?;
@@ -133,24 +120,12 @@ pub fn load_block(dir: &Path) -> Result<Block, LoadError> {
     } else {
         BTreeMap::new()
     };
-    Ok(Block {
-        dir: dir.to_path_buf(),
-        header,
-        transactions,
-        pre_state,
-        block_hashes,
-    })
+    Ok(Block { dir: dir.to_path_buf(), header, transactions, pre_state, block_hashes })
 }
 
 fn read_json(file: &Path) -> Result<Value, LoadError> {
-    let text = std::fs::read(file).map_err(|source| LoadError::Io {
-        file: file.into(),
-        source,
-    })?;
-    serde_json::from_slice(&text).map_err(|source| LoadError::Json {
-        file: file.into(),
-        source,
-    })
+    let text = std::fs::read(file).map_err(|source| LoadError::Io { file: file.into(), source })?;
+    serde_json::from_slice(&text).map_err(|source| LoadError::Json { file: file.into(), source })
 }
 
 /// Field accessors that produce errors naming the file and field.
@@ -160,26 +135,14 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn err(&self, field: impl Into<String>, problem: impl Into<String>) -> LoadError {
-        LoadError::Field {
-            file: self.file.into(),
-            field: field.into(),
-            problem: problem.into(),
-        }
+        LoadError::Field { file: self.file.into(), field: field.into(), problem: problem.into() }
     }
 
-    fn str<'v>(
-        &self,
-        obj: &'v Value,
-        prefix: &str,
-        key: &str,
-    ) -> Result<Option<&'v str>, LoadError> {
+    fn str<'v>(&self, obj: &'v Value, prefix: &str, key: &str) -> Result<Option<&'v str>, LoadError> {
         match obj.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.err(
-                format!("{prefix}{key}"),
-                format!("expected a hex string, got {other}"),
-            )),
+            Some(other) => Err(self.err(format!("{prefix}{key}"), format!("expected a hex string, got {other}"))),
         }
     }
 
@@ -190,30 +153,22 @@ impl Fields<'_> {
     }
 
     fn req_u256(&self, obj: &Value, prefix: &str, key: &str) -> Result<U256, LoadError> {
-        self.u256(obj, prefix, key)?
-            .ok_or_else(|| self.err(format!("{prefix}{key}"), "missing"))
+        self.u256(obj, prefix, key)?.ok_or_else(|| self.err(format!("{prefix}{key}"), "missing"))
     }
 
     fn u64(&self, obj: &Value, prefix: &str, key: &str) -> Result<Option<u64>, LoadError> {
         self.u256(obj, prefix, key)?
-            .map(|v| {
-                u64::try_from(v)
-                    .map_err(|_| self.err(format!("{prefix}{key}"), "does not fit in 64 bits"))
-            })
+            .map(|v| u64::try_from(v).map_err(|_| self.err(format!("{prefix}{key}"), "does not fit in 64 bits")))
             .transpose()
     }
 
     fn req_u64(&self, obj: &Value, prefix: &str, key: &str) -> Result<u64, LoadError> {
-        self.u64(obj, prefix, key)?
-            .ok_or_else(|| self.err(format!("{prefix}{key}"), "missing"))
+        self.u64(obj, prefix, key)?.ok_or_else(|| self.err(format!("{prefix}{key}"), "missing"))
     }
 
     fn u128(&self, obj: &Value, prefix: &str, key: &str) -> Result<Option<u128>, LoadError> {
         self.u256(obj, prefix, key)?
-            .map(|v| {
-                u128::try_from(v)
-                    .map_err(|_| self.err(format!("{prefix}{key}"), "does not fit in 128 bits"))
-            })
+            .map(|v| u128::try_from(v).map_err(|_| self.err(format!("{prefix}{key}"), "does not fit in 128 bits")))
             .transpose()
     }
 
@@ -223,32 +178,17 @@ impl Fields<'_> {
             .transpose()
     }
 
-    fn fixed<const N: usize>(
-        &self,
-        obj: &Value,
-        prefix: &str,
-        key: &str,
-    ) -> Result<Option<[u8; N]>, LoadError> {
+    fn fixed<const N: usize>(&self, obj: &Value, prefix: &str, key: &str) -> Result<Option<[u8; N]>, LoadError> {
         self.bytes(obj, prefix, key)?
             .map(|b| {
-                <[u8; N]>::try_from(b.as_slice()).map_err(|_| {
-                    self.err(
-                        format!("{prefix}{key}"),
-                        format!("expected {N} bytes, got {}", b.len()),
-                    )
-                })
+                <[u8; N]>::try_from(b.as_slice())
+                    .map_err(|_| self.err(format!("{prefix}{key}"), format!("expected {N} bytes, got {}", b.len())))
             })
             .transpose()
     }
 
-    fn req_fixed<const N: usize>(
-        &self,
-        obj: &Value,
-        prefix: &str,
-        key: &str,
-    ) -> Result<[u8; N], LoadError> {
-        self.fixed(obj, prefix, key)?
-            .ok_or_else(|| self.err(format!("{prefix}{key}"), "missing"))
+    fn req_fixed<const N: usize>(&self, obj: &Value, prefix: &str, key: &str) -> Result<[u8; N], LoadError> {
+        self.fixed(obj, prefix, key)?.ok_or_else(|| self.err(format!("{prefix}{key}"), "missing"))
     }
 }
 
@@ -264,9 +204,7 @@ pub fn parse_quantity(s: &str) -> Result<U256, String> {
 
 /// Parses `0x`-prefixed hex data (an odd number of digits is rejected).
 pub fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, String> {
-    let hex = s
-        .strip_prefix("0x")
-        .ok_or_else(|| format!("expected 0x-prefixed hex, got {:?}", abbreviate(s)))?;
+    let hex = s.strip_prefix("0x").ok_or_else(|| format!("expected 0x-prefixed hex, got {:?}", abbreviate(s)))?;
     if hex.len() % 2 != 0 {
         return Err(format!("odd number of hex digits in {:?}", abbreviate(s)));
     }
@@ -286,11 +224,7 @@ pub fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, String> {
 }
 
 fn abbreviate(s: &str) -> String {
-    if s.len() > 40 {
-        format!("{}…", &s[..40])
-    } else {
-        s.to_string()
-    }
+    if s.len() > 40 { format!("{}…", &s[..40]) } else { s.to_string() }
 }
 
 fn parse_header(f: &Fields, b: &Value) -> Result<Header, LoadError> {
@@ -303,10 +237,7 @@ fn parse_header(f: &Fields, b: &Value) -> Result<Header, LoadError> {
         gas_limit: f.req_u64(b, "", "gasLimit")?,
         gas_used: f.req_u64(b, "", "gasUsed")?,
         difficulty: f.req_u256(b, "", "difficulty")?,
-        mix_hash: f
-            .fixed::<32>(b, "", "mixHash")?
-            .map(B256::from)
-            .unwrap_or_default(),
+        mix_hash: f.fixed::<32>(b, "", "mixHash")?.map(B256::from).unwrap_or_default(),
         base_fee: f.u64(b, "", "baseFeePerGas")?,
         excess_blob_gas: f.u64(b, "", "excessBlobGas")?,
         transactions_root: B256::from(f.req_fixed::<32>(b, "", "transactionsRoot")?),
@@ -319,21 +250,13 @@ fn parse_transaction(f: &Fields, i: usize, t: &Value) -> Result<Transaction, Loa
     let p = format!("transactions[{i}].");
     let p = p.as_str();
     if !t.is_object() {
-        return Err(f.err(
-            format!("transactions[{i}]"),
-            "expected an object (full transactions)",
-        ));
+        return Err(f.err(format!("transactions[{i}]"), "expected an object (full transactions)"));
     }
     let tx_type = f.u64(t, p, "type")?.unwrap_or(0);
     let tx_type = u8::try_from(tx_type)
         .ok()
         .filter(|t| *t <= 3)
-        .ok_or_else(|| {
-            f.err(
-                format!("{p}type"),
-                format!("unsupported transaction type {tx_type}"),
-            )
-        })?;
+        .ok_or_else(|| f.err(format!("{p}type"), format!("unsupported transaction type {tx_type}")))?;
     let access_list = match t.get("accessList") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -346,14 +269,12 @@ fn parse_transaction(f: &Fields, i: usize, t: &Value) -> Result<Transaction, Loa
                         .iter()
                         .enumerate()
                         .map(|(k, key)| {
-                            let s = key.as_str().ok_or_else(|| {
-                                f.err(format!("{q}storageKeys[{k}]"), "expected a string")
-                            })?;
-                            let b = parse_hex_bytes(s)
-                                .map_err(|e| f.err(format!("{q}storageKeys[{k}]"), e))?;
-                            B256::try_from(b.as_slice()).map_err(|_| {
-                                f.err(format!("{q}storageKeys[{k}]"), "expected 32 bytes")
-                            })
+                            let s = key
+                                .as_str()
+                                .ok_or_else(|| f.err(format!("{q}storageKeys[{k}]"), "expected a string"))?;
+                            let b = parse_hex_bytes(s).map_err(|e| f.err(format!("{q}storageKeys[{k}]"), e))?;
+                            B256::try_from(b.as_slice())
+                                .map_err(|_| f.err(format!("{q}storageKeys[{k}]"), "expected 32 bytes"))
                         })
                         .collect::<Result<Vec<_>, _>>()?,
                     _ => return Err(f.err(format!("{q}storageKeys"), "expected an array")),
@@ -373,9 +294,7 @@ fn parse_transaction(f: &Fields, i: usize, t: &Value) -> Result<Transaction, Loa
             .enumerate()
             .map(|(k, h)| {
                 let field = format!("{p}blobVersionedHashes[{k}]");
-                let s = h
-                    .as_str()
-                    .ok_or_else(|| f.err(&field, "expected a string"))?;
+                let s = h.as_str().ok_or_else(|| f.err(&field, "expected a string"))?;
                 let b = parse_hex_bytes(s).map_err(|e| f.err(&field, e))?;
                 B256::try_from(b.as_slice()).map_err(|_| f.err(&field, "expected 32 bytes"))
             })
@@ -386,16 +305,10 @@ fn parse_transaction(f: &Fields, i: usize, t: &Value) -> Result<Transaction, Loa
     let max_priority_fee_per_gas = f.u128(t, p, "maxPriorityFeePerGas")?;
     let max_fee_per_blob_gas = f.u128(t, p, "maxFeePerBlobGas")?;
     if tx_type >= 2 && (max_fee_per_gas.is_none() || max_priority_fee_per_gas.is_none()) {
-        return Err(f.err(
-            format!("{p}maxFeePerGas"),
-            "type ≥ 2 transaction without fee cap fields",
-        ));
+        return Err(f.err(format!("{p}maxFeePerGas"), "type ≥ 2 transaction without fee cap fields"));
     }
     if tx_type == 3 && (max_fee_per_blob_gas.is_none() || blob_versioned_hashes.is_empty()) {
-        return Err(f.err(
-            format!("{p}maxFeePerBlobGas"),
-            "blob transaction without blob fields",
-        ));
+        return Err(f.err(format!("{p}maxFeePerBlobGas"), "blob transaction without blob fields"));
     }
     let gas_price = match f.u128(t, p, "gasPrice")? {
         Some(price) => price,
@@ -418,10 +331,7 @@ fn parse_transaction(f: &Fields, i: usize, t: &Value) -> Result<Transaction, Loa
         nonce: f.req_u64(t, p, "nonce")?,
         gas_limit: f.req_u64(t, p, "gas")?,
         value: f.req_u256(t, p, "value")?,
-        input: Bytes::from(
-            f.bytes(t, p, "input")?
-                .ok_or_else(|| f.err(format!("{p}input"), "missing"))?,
-        ),
+        input: Bytes::from(f.bytes(t, p, "input")?.ok_or_else(|| f.err(format!("{p}input"), "missing"))?),
         gas_price,
         max_fee_per_gas,
         max_priority_fee_per_gas,
@@ -459,10 +369,7 @@ struct RawCode {
 fn number_value(v: &Value) -> Result<U256, String> {
     match v {
         Value::String(s) => parse_quantity(s),
-        Value::Number(n) => n
-            .as_u64()
-            .map(U256::from)
-            .ok_or_else(|| format!("invalid number {n}")),
+        Value::Number(n) => n.as_u64().map(U256::from).ok_or_else(|| format!("invalid number {n}")),
         other => Err(format!("expected a number, got {other}")),
     }
 }
@@ -478,18 +385,17 @@ fn parse_pre_state(file: &Path, json: Value) -> Result<BTreeMap<Address, PreAcco
             .ok()
             .and_then(|b| Address::try_from(b.as_slice()).ok())
             .ok_or_else(|| f.err(&addr_str, "key is not a 20-byte address"))?;
-        let raw: RawAccount = serde_json::from_value(raw)
-            .map_err(|e| f.err(&addr_str, format!("malformed account: {e}")))?;
-        let balance = number_value(&raw.basic.balance)
-            .map_err(|e| f.err(format!("{addr_str}.basic.balance"), e))?;
+        let raw: RawAccount =
+            serde_json::from_value(raw).map_err(|e| f.err(&addr_str, format!("malformed account: {e}")))?;
+        let balance = number_value(&raw.basic.balance).map_err(|e| f.err(format!("{addr_str}.basic.balance"), e))?;
         let nonce = number_value(&raw.basic.nonce)
             .and_then(|n| u64::try_from(n).map_err(|_| "nonce does not fit in 64 bits".to_string()))
             .map_err(|e| f.err(format!("{addr_str}.basic.nonce"), e))?;
         let code = match raw.code {
             None => None,
             Some(c) => {
-                let mut bytes = parse_hex_bytes(&c.bytecode)
-                    .map_err(|e| f.err(format!("{addr_str}.code.bytecode"), e))?;
+                let mut bytes =
+                    parse_hex_bytes(&c.bytecode).map_err(|e| f.err(format!("{addr_str}.code.bytecode"), e))?;
                 // The bytecode is stored analysed and zero-padded: the real code is its first
                 // `original_len` bytes (the padding would be visible to CODESIZE/CODECOPY).
                 if let Some(len) = c.original_len {
@@ -498,10 +404,7 @@ fn parse_pre_state(file: &Path, json: Value) -> Result<BTreeMap<Address, PreAcco
                         .and_then(|l| usize::try_from(l).ok())
                         .filter(|l| *l <= bytes.len())
                         .ok_or_else(|| {
-                            f.err(
-                                format!("{addr_str}.code.original_len"),
-                                format!("invalid length {len}"),
-                            )
+                            f.err(format!("{addr_str}.code.original_len"), format!("invalid length {len}"))
                         })?;
                     bytes.truncate(len);
                 }
@@ -515,9 +418,7 @@ fn parse_pre_state(file: &Path, json: Value) -> Result<BTreeMap<Address, PreAcco
                     let expected = parse_hex_bytes(&expected)
                         .ok()
                         .and_then(|b| B256::try_from(b.as_slice()).ok())
-                        .ok_or_else(|| {
-                            f.err(format!("{addr_str}.code_hash"), "expected 32 bytes of hex")
-                        })?;
+                        .ok_or_else(|| f.err(format!("{addr_str}.code_hash"), "expected 32 bytes of hex"))?;
                     if expected != actual {
                         return Err(f.err(
                             format!("{addr_str}.code_hash"),
@@ -532,23 +433,11 @@ fn parse_pre_state(file: &Path, json: Value) -> Result<BTreeMap<Address, PreAcco
         let mut storage = BTreeMap::new();
         for (slot, value) in raw.storage {
             let k = parse_quantity(&slot).map_err(|e| f.err(format!("{addr_str}.storage"), e))?;
-            let v = parse_quantity(&value)
-                .map_err(|e| f.err(format!("{addr_str}.storage[{slot}]"), e))?;
+            let v = parse_quantity(&value).map_err(|e| f.err(format!("{addr_str}.storage[{slot}]"), e))?;
             storage.insert(k, v);
         }
-        let code = code
-            .filter(|c| !c.is_empty())
-            .map(|c| Bytecode::new_raw(Bytes::from(c)));
-        state.insert(
-            address,
-            PreAccount {
-                balance,
-                nonce,
-                code,
-                code_hash,
-                storage,
-            },
-        );
+        let code = code.filter(|c| !c.is_empty()).map(|c| Bytecode::new_raw(Bytes::from(c)));
+        state.insert(address, PreAccount { balance, nonce, code, code_hash, storage });
     }
     Ok(state)
 }
@@ -576,20 +465,13 @@ fn parse_block_hashes(file: &Path, json: Value) -> Result<BTreeMap<u64, B256>, L
 
 /// Block directories under `data`: every subdirectory holding a `block.json`, by block number.
 pub fn discover_blocks(data: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let entries = std::fs::read_dir(data).map_err(|source| LoadError::Io {
-        file: data.into(),
-        source,
-    })?;
+    let entries = std::fs::read_dir(data).map_err(|source| LoadError::Io { file: data.into(), source })?;
     let mut dirs: Vec<(u64, PathBuf)> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.join("block.json").is_file())
         .map(|p| {
-            let n = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(u64::MAX);
+            let n = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse().ok()).unwrap_or(u64::MAX);
             (n, p)
         })
         .collect();

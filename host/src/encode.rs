@@ -12,11 +12,7 @@ use crate::exec::TxOutcome;
 pub type Bloom = [u8; 256];
 
 fn list(out: &mut Vec<u8>, payload: &[u8]) {
-    Header {
-        list: true,
-        payload_length: payload.len(),
-    }
-    .encode(out);
+    Header { list: true, payload_length: payload.len() }.encode(out);
     out.extend_from_slice(payload);
 }
 
@@ -107,13 +103,7 @@ fn encode_log(out: &mut Vec<u8>, log: &Log) {
 }
 
 /// The receipt from Byzantium on: `type ‖ rlp([status, cumulative gas, bloom, logs])`.
-pub fn encode_receipt(
-    tx_type: u8,
-    success: bool,
-    cumulative_gas: u64,
-    bloom: &Bloom,
-    logs: &[Log],
-) -> Vec<u8> {
+pub fn encode_receipt(tx_type: u8, success: bool, cumulative_gas: u64, bloom: &Bloom, logs: &[Log]) -> Vec<u8> {
     let mut p = Vec::with_capacity(300 + logs.len() * 200);
     (success as u64).encode(&mut p);
     cumulative_gas.encode(&mut p);
@@ -140,10 +130,7 @@ pub fn accrue_bloom(bloom: &mut Bloom, hash: &[u8; 32]) {
 }
 
 /// Per-transaction blooms, with every log address and topic hashed in one backend batch.
-pub fn receipt_blooms(
-    backend: &dyn Backend,
-    txs: &[TxOutcome],
-) -> Result<(Vec<Bloom>, usize), BackendError> {
+pub fn receipt_blooms(backend: &dyn Backend, txs: &[TxOutcome]) -> Result<(Vec<Bloom>, usize), BackendError> {
     let mut batch = MessageBatch::new();
     for tx in txs {
         for log in &tx.logs {
@@ -153,11 +140,7 @@ pub fn receipt_blooms(
             }
         }
     }
-    let hashes = if batch.is_empty() {
-        Vec::new()
-    } else {
-        backend.keccak256(&batch)?
-    };
+    let hashes = if batch.is_empty() { Vec::new() } else { backend.keccak256(&batch)? };
     if hashes.len() != batch.len() {
         return Err(BackendError::DeviceLost {
             operation: "keccak256",

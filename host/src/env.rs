@@ -75,11 +75,7 @@ impl BlockContext {
             Some(tip) if tx.tx_type >= 2 => tx.gas_price.min(basefee.saturating_add(tip)),
             _ => tx.gas_price,
         };
-        if self.spec.is_enabled_in(SpecId::LONDON) {
-            effective.saturating_sub(basefee)
-        } else {
-            effective
-        }
+        if self.spec.is_enabled_in(SpecId::LONDON) { effective.saturating_sub(basefee) } else { effective }
     }
 }
 
@@ -90,11 +86,7 @@ pub fn tx_env(tx: &Transaction) -> TxEnv {
         caller: tx.from,
         gas_limit: tx.gas_limit,
         // Type ≥ 2: revm wants the fee cap here (RPC `gasPrice` is the effective price).
-        gas_price: if tx.tx_type >= 2 {
-            tx.max_fee_per_gas.unwrap_or(0)
-        } else {
-            tx.gas_price
-        },
+        gas_price: if tx.tx_type >= 2 { tx.max_fee_per_gas.unwrap_or(0) } else { tx.gas_price },
         kind: tx.to.map_or(TxKind::Create, TxKind::Call),
         value: tx.value,
         data: tx.input.clone(),
@@ -103,17 +95,10 @@ pub fn tx_env(tx: &Transaction) -> TxEnv {
         access_list: AccessList(
             tx.access_list
                 .iter()
-                .map(|i| AccessListItem {
-                    address: i.address,
-                    storage_keys: i.storage_keys.clone(),
-                })
+                .map(|i| AccessListItem { address: i.address, storage_keys: i.storage_keys.clone() })
                 .collect(),
         ),
-        gas_priority_fee: if tx.tx_type >= 2 {
-            tx.max_priority_fee_per_gas
-        } else {
-            None
-        },
+        gas_priority_fee: if tx.tx_type >= 2 { tx.max_priority_fee_per_gas } else { None },
         blob_hashes: tx.blob_versioned_hashes.clone(),
         max_fee_per_blob_gas: tx.max_fee_per_blob_gas.unwrap_or(0),
         ..Default::default()

@@ -30,10 +30,7 @@ impl FeeLedger {
 
     /// Settles on the CPU (a synchronous read mid-block cannot wait for a device round trip).
     pub fn settle_cpu(&mut self) -> U256 {
-        self.pending
-            .drain(..)
-            .map(|(p, g)| U256::from(p) * U256::from(g))
-            .sum()
+        self.pending.drain(..).map(|(p, g)| U256::from(p) * U256::from(g)).sum()
     }
 
     /// Settles through `backend`'s ALU: one MUL batch, then ADD batches halving the list.
@@ -51,12 +48,7 @@ impl FeeLedger {
         while values.len() > 1 {
             batch.clear();
             for pair in values.chunks(2) {
-                batch.push(
-                    AluOp::Add,
-                    pair[0],
-                    pair.get(1).copied().unwrap_or_default(),
-                    U256::ZERO,
-                );
+                batch.push(AluOp::Add, pair[0], pair.get(1).copied().unwrap_or_default(), U256::ZERO);
             }
             items += batch.len();
             values = backend.alu(&batch)?;

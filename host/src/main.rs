@@ -12,11 +12,7 @@ use coevm_host::run::{BlockReport, RunOptions, run_block_dir};
 use coevm_kernels::Backend;
 
 #[derive(Parser)]
-#[command(
-    name = "coevm",
-    version,
-    about = "GPUs and FPGAs as co-processors for the Ethereum Virtual Machine"
-)]
+#[command(name = "coevm", version, about = "GPUs and FPGAs as co-processors for the Ethereum Virtual Machine")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,6 +39,9 @@ enum Command {
         /// Print one JSON report per block instead of the table.
         #[arg(long)]
         json: bool,
+        /// Take the parallel path even where the executor would choose sequential.
+        #[arg(long)]
+        force_parallel: bool,
     },
     /// List GPU adapters and what `--backend auto` would choose.
     Info,
@@ -54,21 +53,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run {
-            blocks,
-            backend,
-            threads,
-            data,
-            repeat,
-            json,
-        } => match cmd_run(blocks, backend, threads, data, repeat, json) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
+        Command::Run { blocks, backend, threads, data, repeat, json, force_parallel } => {
+            match cmd_run(blocks, backend, threads, data, repeat, json, force_parallel) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
             }
-        },
+        }
         Command::Info => {
             cmd_info();
             ExitCode::SUCCESS
@@ -78,14 +72,9 @@ fn main() -> ExitCode {
 
 fn resolve_blocks(blocks: Vec<String>, data: Option<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
     if blocks.is_empty() {
-        let data =
-            data.context("give block directories, or --data DIR to run every block in DIR")?;
+        let data = data.context("give block directories, or --data DIR to run every block in DIR")?;
         let dirs = discover_blocks(&data)?;
-        anyhow::ensure!(
-            !dirs.is_empty(),
-            "{}: no block directories (with block.json) found",
-            data.display()
-        );
+        anyhow::ensure!(!dirs.is_empty(), "{}: no block directories (with block.json) found", data.display());
         return Ok(dirs);
     }
     blocks
@@ -103,10 +92,7 @@ fn resolve_blocks(blocks: Vec<String>, data: Option<PathBuf>) -> anyhow::Result<
             }
             anyhow::bail!(
                 "{b}: not a block directory (no block.json){}",
-                data.as_ref().map_or(String::new(), |d| format!(
-                    " and not a block under {}",
-                    d.display()
-                ))
+                data.as_ref().map_or(String::new(), |d| format!(" and not a block under {}", d.display()))
             )
         })
         .collect()
@@ -119,27 +105,24 @@ fn cmd_run(
     data: Option<PathBuf>,
     repeat: usize,
     json: bool,
+    force_parallel: bool,
 ) -> anyhow::Result<bool> {
     let dirs = resolve_blocks(blocks, data)?;
-    let threads =
-        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (primary, note) = open_backend(choice, threads)?;
     if let Some(note) = note {
         eprintln!("note: {note}");
     }
     let backend = ResilientBackend::new(primary, threads);
-    let executor = ParallelExecutor::new(ParallelConfig::with_threads(threads));
+    let config = ParallelConfig { force_parallel, ..ParallelConfig::with_threads(threads) };
+    let executor = ParallelExecutor::new(config);
     if !json {
-        println!(
-            "backend: {} · executor threads: {threads}",
-            backend.describe()
-        );
+        println!("backend: {} · executor threads: {threads}", backend.describe());
     }
     let progress = (!json && dirs.len() > 1).then(|| {
         let bar = indicatif::ProgressBar::new(dirs.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} blocks {msg}")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} blocks {msg}").expect("valid template"),
         );
         bar
     });
@@ -175,10 +158,7 @@ fn cmd_run(
 }
 
 fn block_name(dir: &Path) -> String {
-    dir.file_name().map_or_else(
-        || dir.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    )
+    dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 fn emit(line: String, bar: Option<&indicatif::ProgressBar>) {
@@ -192,17 +172,7 @@ fn print_header(bar: Option<&indicatif::ProgressBar>) {
     emit(
         format!(
             "{:>9} {:<15} {:>5} {:>11} {:>9} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8}  checks (gas bloom txs receipts)",
-            "block",
-            "fork",
-            "txs",
-            "gas",
-            "seq µs",
-            "par µs",
-            "speedup",
-            "Mgas/s",
-            "reexec",
-            "mode",
-            "offload"
+            "block", "fork", "txs", "gas", "seq µs", "par µs", "speedup", "Mgas/s", "reexec", "mode", "offload"
         ),
         bar,
     );
@@ -211,11 +181,7 @@ fn print_header(bar: Option<&indicatif::ProgressBar>) {
 fn print_row(r: &BlockReport, bar: Option<&indicatif::ProgressBar>) {
     let checks: Vec<&str> = r.checks.named().iter().map(|(_, c)| c.symbol()).collect();
     let offloaded = r.offload.keccak_messages + r.offload.alu_items + r.offload.lookups;
-    let mode = if r.stats.ran_sequentially {
-        "seq"
-    } else {
-        "parallel"
-    };
+    let mode = if r.stats.ran_sequentially { "seq" } else { "parallel" };
     emit(
         format!(
             "{:>9} {:<15} {:>5} {:>11} {:>9.0} {:>9.0} {:>6.2}× {:>8.0} {:>6} {:>9} {:>8}  {}{}",
@@ -231,21 +197,12 @@ fn print_row(r: &BlockReport, bar: Option<&indicatif::ProgressBar>) {
             mode,
             offloaded,
             checks.join("    "),
-            if r.matches_sequential {
-                String::new()
-            } else {
-                "   ✗ differs from sequential".into()
-            }
+            if r.matches_sequential { String::new() } else { "   ✗ differs from sequential".into() }
         ),
         bar,
     );
     for (name, check) in r.checks.named() {
-        if let coevm_host::verify::Check::Mismatch {
-            expected,
-            computed,
-            detail,
-        } = check
-        {
+        if let coevm_host::verify::Check::Mismatch { expected, computed, detail } = check {
             emit(
                 format!(
                     "    ✗ {name}: header {expected}, computed {computed}{}",
@@ -266,35 +223,23 @@ fn print_summary(reports: &[BlockReport]) {
     }
     let n = reports.len() as f64;
     let geomean = (reports.iter().map(|r| r.speedup().ln()).sum::<f64>() / n).exp();
-    let worst = reports
-        .iter()
-        .map(BlockReport::speedup)
-        .fold(f64::INFINITY, f64::min);
+    let worst = reports.iter().map(BlockReport::speedup).fold(f64::INFINITY, f64::min);
     let gas: u64 = reports.iter().map(|r| r.gas_used).sum();
-    let seq: f64 = reports
-        .iter()
-        .map(|r| r.sequential_time.as_secs_f64())
-        .sum();
+    let seq: f64 = reports.iter().map(|r| r.sequential_time.as_secs_f64()).sum();
     let par: f64 = reports.iter().map(|r| r.parallel_time.as_secs_f64()).sum();
     let passed = reports.iter().filter(|r| r.passed()).count();
-    let o = reports
-        .iter()
-        .fold(coevm_host::backend::OffloadCounts::default(), |mut a, r| {
-            a.keccak_messages += r.offload.keccak_messages;
-            a.keccak_batches += r.offload.keccak_batches;
-            a.alu_items += r.offload.alu_items;
-            a.alu_batches += r.offload.alu_batches;
-            a.lookups += r.offload.lookups;
-            a.lookup_batches += r.offload.lookup_batches;
-            a.cpu_redos += r.offload.cpu_redos;
-            a
-        });
+    let o = reports.iter().fold(coevm_host::backend::OffloadCounts::default(), |mut a, r| {
+        a.keccak_messages += r.offload.keccak_messages;
+        a.keccak_batches += r.offload.keccak_batches;
+        a.alu_items += r.offload.alu_items;
+        a.alu_batches += r.offload.alu_batches;
+        a.lookups += r.offload.lookups;
+        a.lookup_batches += r.offload.lookup_batches;
+        a.cpu_redos += r.offload.cpu_redos;
+        a
+    });
     println!();
-    println!(
-        "{} blocks · {passed} passed every check · {:.1} Mgas",
-        reports.len(),
-        gas as f64 / 1e6
-    );
+    println!("{} blocks · {passed} passed every check · {:.1} Mgas", reports.len(), gas as f64 / 1e6);
     println!(
         "sequential {:.2} ms ({:.0} Mgas/s) · parallel {:.2} ms ({:.0} Mgas/s) · speedup geomean {geomean:.2}× worst {worst:.2}×",
         seq * 1e3,
@@ -311,11 +256,7 @@ fn print_summary(reports: &[BlockReport]) {
         o.alu_batches,
         o.lookups,
         o.lookup_batches,
-        if o.cpu_redos > 0 {
-            format!(" · {} batches redone on CPU", o.cpu_redos)
-        } else {
-            String::new()
-        }
+        if o.cpu_redos > 0 { format!(" · {} batches redone on CPU", o.cpu_redos) } else { String::new() }
     );
 }
 

@@ -4,7 +4,9 @@
 //! backend's storage table (resident on the accelerator), and the slots the block will read
 //! are fetched from it in one batched lookup before execution starts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use revm::primitives::HashMap;
 use std::convert::Infallible;
 
 use coevm_kernels::{Backend, BackendError, StorageEntry, StorageKey};
@@ -37,29 +39,23 @@ pub struct PreState {
 
 impl PreState {
     /// Builds the state, with storage served through `backend`'s storage table.
-    pub fn load(
-        block: &Block,
-        backend: &dyn Backend,
-    ) -> Result<(Self, StoragePrefetch), BackendError> {
-        let mut state = PreState {
-            block_hashes: block.block_hashes.clone(),
-            ..Default::default()
-        };
+    pub fn load(block: &Block, backend: &dyn Backend) -> Result<(Self, StoragePrefetch), BackendError> {
+        let mut state = PreState { block_hashes: block.block_hashes.clone(), ..Default::default() };
         let mut entries = Vec::new();
         for (address, account) in &block.pre_state {
-            let mut info = AccountInfo::default()
-                .with_balance(account.balance)
-                .with_nonce(account.nonce);
+            let mut info = AccountInfo::default().with_balance(account.balance).with_nonce(account.nonce);
             info.code_hash = account.code_hash;
             if let Some(code) = &account.code {
                 info.code = Some(code.clone());
                 state.code.insert(account.code_hash, code.clone());
             }
             state.accounts.insert(*address, info);
-            entries.extend(account.storage.iter().map(|(slot, value)| StorageEntry {
-                key: StorageKey::new(*address, *slot),
-                value: *value,
-            }));
+            entries.extend(
+                account
+                    .storage
+                    .iter()
+                    .map(|(slot, value)| StorageEntry { key: StorageKey::new(*address, *slot), value: *value }),
+            );
         }
         let table = backend.build_storage_table(&entries)?;
         // The pre-state is exactly the block's witness: every slot the block reads. So the
@@ -70,18 +66,10 @@ impl PreState {
         for (key, value) in keys.iter().zip(values) {
             if let Some(value) = value {
                 hits += 1;
-                state
-                    .storage
-                    .entry(key.address)
-                    .or_default()
-                    .insert(key.slot, value);
+                state.storage.entry(key.address).or_default().insert(key.slot, value);
             }
         }
-        let prefetch = StoragePrefetch {
-            table_entries: table.len(),
-            keys_looked_up: keys.len(),
-            hits,
-        };
+        let prefetch = StoragePrefetch { table_entries: table.len(), keys_looked_up: keys.len(), hits };
         Ok((state, prefetch))
     }
 
@@ -90,10 +78,7 @@ impl PreState {
         accounts: impl IntoIterator<Item = (Address, AccountInfo, BTreeMap<U256, U256>)>,
         block_hashes: BTreeMap<u64, B256>,
     ) -> Self {
-        let mut state = PreState {
-            block_hashes,
-            ..Default::default()
-        };
+        let mut state = PreState { block_hashes, ..Default::default() };
         for (address, info, storage) in accounts {
             if let Some(code) = &info.code {
                 state.code.insert(info.code_hash, code.clone());
@@ -132,12 +117,7 @@ impl DatabaseRef for PreState {
     }
 
     fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        Ok(self
-            .storage
-            .get(&address)
-            .and_then(|s| s.get(&index))
-            .copied()
-            .unwrap_or_default())
+        Ok(self.storage.get(&address).and_then(|s| s.get(&index)).copied().unwrap_or_default())
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {

@@ -162,11 +162,7 @@ fn counter_code() -> Bytes {
 
 /// Loops forever: every call runs out of gas.
 fn loop_code() -> Bytes {
-    Asm::default()
-        .label("top")
-        .push_label("top")
-        .op(&[JUMP])
-        .finish()
+    Asm::default().label("top").push_label("top").op(&[JUMP]).finish()
 }
 
 /// swap(amount_in = calldata[0..32]): out = r1 * in / (r0 + in); r0 += in; r1 -= out.
@@ -194,13 +190,7 @@ fn pool_code() -> Bytes {
 fn creation_code(runtime: &[u8]) -> Bytes {
     let len = u8::try_from(runtime.len()).expect("short runtime");
     let mut init = Asm::default();
-    init.push(&[len])
-        .op(&[DUP1])
-        .push(&[0x0c])
-        .push(&[0])
-        .op(&[CODECOPY])
-        .push(&[0])
-        .op(&[RETURN]);
+    init.push(&[len]).op(&[DUP1]).push(&[0x0c]).push(&[0]).op(&[CODECOPY]).push(&[0]).op(&[RETURN]);
     let mut code = init.finish().to_vec();
     assert_eq!(code.len(), 0x0b);
     code.insert(0, 0x5f); // PUSH0 pad so the runtime starts at 0x0c: (PUSH0 is harmless, Shanghai+)
@@ -244,12 +234,7 @@ fn call(from: Address, nonce: u64, to: Address, value: U256, data: Bytes, gas: u
 }
 
 fn words(values: &[U256]) -> Bytes {
-    Bytes::from(
-        values
-            .iter()
-            .flat_map(|v| v.to_be_bytes::<32>())
-            .collect::<Vec<u8>>(),
-    )
+    Bytes::from(values.iter().flat_map(|v| v.to_be_bytes::<32>()).collect::<Vec<u8>>())
 }
 
 /// Builds a block of `n` transactions of the given workload, deterministic in `seed`.
@@ -259,25 +244,12 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
     let mut accounts: Vec<(Address, AccountInfo, BTreeMap<U256, U256>)> = Vec::new();
     let mut txs = Vec::with_capacity(n);
     let n64 = n as u64;
-    let eoa = |i: u64| {
-        (
-            account(i),
-            AccountInfo::default().with_balance(rich),
-            BTreeMap::new(),
-        )
-    };
+    let eoa = |i: u64| (account(i), AccountInfo::default().with_balance(rich), BTreeMap::new());
     match workload {
         Workload::Transfers => {
             for i in 0..n64 {
                 accounts.push(eoa(i));
-                txs.push(call(
-                    account(i),
-                    0,
-                    account(1_000_000 + i),
-                    U256::from(1_000 + i),
-                    Bytes::new(),
-                    21_000,
-                ));
+                txs.push(call(account(i), 0, account(1_000_000 + i), U256::from(1_000 + i), Bytes::new(), 21_000));
             }
         }
         Workload::Erc20 => {
@@ -285,18 +257,12 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             let mut storage = BTreeMap::new();
             for i in 0..holders {
                 accounts.push(eoa(i));
-                storage.insert(
-                    U256::from_be_slice(account(i).as_slice()),
-                    U256::from(1_000_000u64),
-                );
+                storage.insert(U256::from_be_slice(account(i).as_slice()), U256::from(1_000_000u64));
             }
             accounts.push((TOKEN, contract(token_code()), storage));
             for i in 0..n64 {
                 let to = account(rng.random_range(0..holders));
-                let data = words(&[
-                    U256::from_be_slice(to.as_slice()),
-                    U256::from(rng.random_range(1..1000u64)),
-                ]);
+                let data = words(&[U256::from_be_slice(to.as_slice()), U256::from(rng.random_range(1..1000u64))]);
                 txs.push(call(account(i), 0, TOKEN, U256::ZERO, data, 100_000));
             }
         }
@@ -304,14 +270,7 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             accounts.push((COUNTER, contract(counter_code()), BTreeMap::new()));
             for i in 0..n64 {
                 accounts.push(eoa(i));
-                txs.push(call(
-                    account(i),
-                    0,
-                    COUNTER,
-                    U256::ZERO,
-                    Bytes::new(),
-                    60_000,
-                ));
+                txs.push(call(account(i), 0, COUNTER, U256::ZERO, Bytes::new(), 60_000));
             }
         }
         Workload::Swaps => {
@@ -326,24 +285,14 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             for i in 0..n64 {
                 accounts.push(eoa(i));
                 let data = words(&[U256::from(rng.random_range(1_000..1_000_000u64))]);
-                txs.push(call(
-                    account(i),
-                    0,
-                    pool(rng.random_range(0..pools)),
-                    U256::ZERO,
-                    data,
-                    100_000,
-                ));
+                txs.push(call(account(i), 0, pool(rng.random_range(0..pools)), U256::ZERO, data, 100_000));
             }
         }
         Workload::Mixed => {
             let mut storage = BTreeMap::new();
             for i in 0..16 {
                 accounts.push(eoa(i));
-                storage.insert(
-                    U256::from_be_slice(account(i).as_slice()),
-                    U256::from(500u64),
-                );
+                storage.insert(U256::from_be_slice(account(i).as_slice()), U256::from(500u64));
             }
             accounts.push((TOKEN, contract(token_code()), storage));
             accounts.push((LOOP, contract(loop_code()), BTreeMap::new()));
@@ -357,33 +306,12 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
                 let tx = match rng.random_range(0..7) {
                     0 => TxEnv {
                         kind: TxKind::Create,
-                        ..call(
-                            from,
-                            nonce,
-                            Address::ZERO,
-                            U256::ZERO,
-                            creation_code(&counter_code()),
-                            200_000,
-                        )
+                        ..call(from, nonce, Address::ZERO, U256::ZERO, creation_code(&counter_code()), 200_000)
                     },
                     // Transfers more than the balance: reverts.
-                    1 => call(
-                        from,
-                        nonce,
-                        TOKEN,
-                        U256::ZERO,
-                        words(&[U256::from(1), U256::from(10_000u64)]),
-                        100_000,
-                    ),
+                    1 => call(from, nonce, TOKEN, U256::ZERO, words(&[U256::from(1), U256::from(10_000u64)]), 100_000),
                     2 => call(from, nonce, LOOP, U256::ZERO, Bytes::new(), 50_000),
-                    3 => call(
-                        from,
-                        nonce,
-                        BENEFICIARY,
-                        U256::from(12_345u64),
-                        Bytes::new(),
-                        21_000,
-                    ),
+                    3 => call(from, nonce, BENEFICIARY, U256::from(12_345u64), Bytes::new(), 21_000),
                     4 => call(from, nonce, COUNTER, U256::ZERO, Bytes::new(), 60_000),
                     _ => {
                         let to = account(rng.random_range(0..16u64));
@@ -412,17 +340,10 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
         prevrandao: Some(B256::repeat_byte(0x42)),
         ..Default::default()
     };
-    block.set_blob_excess_gas_and_price(
-        0,
-        revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
-    );
+    block.set_blob_excess_gas_and_price(0, revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN);
     SyntheticBlock {
         name: format!("{workload:?} × {n}"),
-        ctx: BlockContext {
-            spec: SpecId::CANCUN,
-            cfg,
-            block,
-        },
+        ctx: BlockContext { spec: SpecId::CANCUN, cfg, block },
         txs,
         pre: PreState::from_parts(accounts, BTreeMap::new()),
     }

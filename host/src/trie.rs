@@ -11,8 +11,8 @@ use revm::primitives::B256;
 
 /// keccak256(rlp("")): the root of an empty trie.
 pub const EMPTY_ROOT: B256 = B256::new([
-    0x56, 0xe8, 0x1f, 0x17, 0x1b, 0xcc, 0x55, 0xa6, 0xff, 0x83, 0x45, 0xe6, 0x92, 0xc0, 0xf8, 0x6e,
-    0x5b, 0x48, 0xe0, 0x1b, 0x99, 0x6c, 0xad, 0xc0, 0x01, 0x62, 0x2f, 0xb5, 0xe3, 0x63, 0xb4, 0x21,
+    0x56, 0xe8, 0x1f, 0x17, 0x1b, 0xcc, 0x55, 0xa6, 0xff, 0x83, 0x45, 0xe6, 0x92, 0xc0, 0xf8, 0x6e, 0x5b, 0x48, 0xe0,
+    0x1b, 0x99, 0x6c, 0xad, 0xc0, 0x01, 0x62, 0x2f, 0xb5, 0xe3, 0x63, 0xb4, 0x21,
 ]);
 
 /// Hashing work a root computation sent to the backend.
@@ -25,18 +25,9 @@ pub struct TrieWork {
 }
 
 enum Node {
-    Leaf {
-        path: Vec<u8>,
-        value: Vec<u8>,
-    },
-    Extension {
-        path: Vec<u8>,
-        child: usize,
-    },
-    Branch {
-        children: [Option<usize>; 16],
-        value: Option<Vec<u8>>,
-    },
+    Leaf { path: Vec<u8>, value: Vec<u8> },
+    Extension { path: Vec<u8>, child: usize },
+    Branch { children: [Option<usize>; 16], value: Option<Vec<u8>> },
 }
 
 /// Nodes of all tries being built, children before parents.
@@ -56,32 +47,16 @@ impl Arena {
     /// Builds the subtrie of `items` (sorted, unique nibble keys) below `depth` nibbles.
     fn build(&mut self, items: &[(Vec<u8>, Vec<u8>)], depth: usize) -> usize {
         if let [(key, value)] = items {
-            return self.push(
-                Node::Leaf {
-                    path: key[depth..].to_vec(),
-                    value: value.clone(),
-                },
-                0,
-            );
+            return self.push(Node::Leaf { path: key[depth..].to_vec(), value: value.clone() }, 0);
         }
         let first = &items[0].0;
         let last = &items[items.len() - 1].0;
         // Sorted keys: the common prefix of all is that of the first and the last.
-        let common = first[depth..]
-            .iter()
-            .zip(&last[depth..])
-            .take_while(|(a, b)| a == b)
-            .count();
+        let common = first[depth..].iter().zip(&last[depth..]).take_while(|(a, b)| a == b).count();
         if common > 0 {
             let child = self.build(items, depth + common);
             let height = self.height[child] + 1;
-            return self.push(
-                Node::Extension {
-                    path: first[depth..depth + common].to_vec(),
-                    child,
-                },
-                height,
-            );
+            return self.push(Node::Extension { path: first[depth..depth + common].to_vec(), child }, height);
         }
         let mut children = [None; 16];
         let mut value = None;
@@ -93,10 +68,7 @@ impl Arena {
         let mut height = 0;
         while !rest.is_empty() {
             let nibble = rest[0].0[depth];
-            let end = rest
-                .iter()
-                .position(|(k, _)| k[depth] != nibble)
-                .unwrap_or(rest.len());
+            let end = rest.iter().position(|(k, _)| k[depth] != nibble).unwrap_or(rest.len());
             let child = self.build(&rest[..end], depth + 1);
             height = height.max(self.height[child] + 1);
             children[nibble as usize] = Some(child);
@@ -110,11 +82,7 @@ impl Arena {
 fn hex_prefix(path: &[u8], leaf: bool) -> Vec<u8> {
     let flag = if leaf { 2 } else { 0 };
     let mut out = Vec::with_capacity(path.len() / 2 + 1);
-    let (first, rest) = if path.len() % 2 == 1 {
-        ((flag + 1) << 4 | path[0], &path[1..])
-    } else {
-        (flag << 4, path)
-    };
+    let (first, rest) = if path.len() % 2 == 1 { ((flag + 1) << 4 | path[0], &path[1..]) } else { (flag << 4, path) };
     out.push(first);
     out.extend(rest.chunks(2).map(|p| p[0] << 4 | p[1]));
     out
@@ -148,11 +116,7 @@ impl Ref {
 }
 
 fn encode_node(node: &Node, refs: &[Option<Ref>]) -> Vec<u8> {
-    let child = |i: usize| {
-        refs[i]
-            .as_ref()
-            .expect("children are referenced before parents")
-    };
+    let child = |i: usize| refs[i].as_ref().expect("children are referenced before parents");
     let mut payload = Vec::new();
     match node {
         Node::Leaf { path, value } => {
@@ -164,14 +128,7 @@ fn encode_node(node: &Node, refs: &[Option<Ref>]) -> Vec<u8> {
             child(*c).encode(&mut payload);
         }
         Node::Branch { children, value } => {
-            payload.reserve(
-                children
-                    .iter()
-                    .flatten()
-                    .map(|c| child(*c).encoded_len())
-                    .sum::<usize>()
-                    + 17,
-            );
+            payload.reserve(children.iter().flatten().map(|c| child(*c).encoded_len()).sum::<usize>() + 17);
             for c in children {
                 match c {
                     Some(c) => child(*c).encode(&mut payload),
@@ -185,11 +142,7 @@ fn encode_node(node: &Node, refs: &[Option<Ref>]) -> Vec<u8> {
         }
     }
     let mut out = Vec::with_capacity(payload.len() + 3);
-    Header {
-        list: true,
-        payload_length: payload.len(),
-    }
-    .encode(&mut out);
+    Header { list: true, payload_length: payload.len() }.encode(&mut out);
     out.extend_from_slice(&payload);
     out
 }
@@ -203,8 +156,7 @@ pub fn trie_roots(
     let mut arena = Arena::default();
     let mut roots = Vec::with_capacity(tries.len());
     for trie in tries {
-        let mut items: Vec<(Vec<u8>, Vec<u8>)> =
-            trie.iter().map(|(k, v)| (nibbles(k), v.clone())).collect();
+        let mut items: Vec<(Vec<u8>, Vec<u8>)> = trie.iter().map(|(k, v)| (nibbles(k), v.clone())).collect();
         items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         roots.push((!items.is_empty()).then(|| arena.build(&items, 0)));
     }
@@ -282,14 +234,8 @@ mod tests {
     #[test]
     fn hex_prefix_matches_the_yellow_paper() {
         assert_eq!(hex_prefix(&[1, 2, 3, 4, 5], false), [0x11, 0x23, 0x45]);
-        assert_eq!(
-            hex_prefix(&[0, 1, 2, 3, 4, 5], false),
-            [0x00, 0x01, 0x23, 0x45]
-        );
-        assert_eq!(
-            hex_prefix(&[0, 0xf, 1, 0xc, 0xb, 8], true),
-            [0x20, 0x0f, 0x1c, 0xb8]
-        );
+        assert_eq!(hex_prefix(&[0, 1, 2, 3, 4, 5], false), [0x00, 0x01, 0x23, 0x45]);
+        assert_eq!(hex_prefix(&[0, 0xf, 1, 0xc, 0xb, 8], true), [0x20, 0x0f, 0x1c, 0xb8]);
         assert_eq!(hex_prefix(&[0xf, 1, 0xc, 0xb, 8], true), [0x3f, 0x1c, 0xb8]);
     }
 }

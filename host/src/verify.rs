@@ -15,32 +15,14 @@ use crate::trie::{TrieWork, indexed, trie_roots};
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Check {
     Match,
-    Mismatch {
-        expected: String,
-        computed: String,
-        detail: Option<String>,
-    },
-    NotChecked {
-        reason: String,
-    },
+    Mismatch { expected: String, computed: String, detail: Option<String> },
+    NotChecked { reason: String },
 }
 
 impl Check {
-    fn compare(
-        expected: impl ToString,
-        computed: impl ToString,
-        detail: impl FnOnce() -> Option<String>,
-    ) -> Check {
+    fn compare(expected: impl ToString, computed: impl ToString, detail: impl FnOnce() -> Option<String>) -> Check {
         let (expected, computed) = (expected.to_string(), computed.to_string());
-        if expected == computed {
-            Check::Match
-        } else {
-            Check::Mismatch {
-                expected,
-                computed,
-                detail: detail(),
-            }
-        }
+        if expected == computed { Check::Match } else { Check::Mismatch { expected, computed, detail: detail() } }
     }
 
     pub fn passed(&self) -> bool {
@@ -69,14 +51,7 @@ pub struct HeaderChecks {
 
 impl HeaderChecks {
     pub fn passed(&self) -> bool {
-        [
-            &self.gas_used,
-            &self.logs_bloom,
-            &self.transactions_root,
-            &self.receipts_root,
-        ]
-        .iter()
-        .all(|c| c.passed())
+        [&self.gas_used, &self.logs_bloom, &self.transactions_root, &self.receipts_root].iter().all(|c| c.passed())
     }
 
     /// (name, check) pairs in display order.
@@ -108,9 +83,7 @@ pub fn check_header(
 ) -> Result<HeaderChecks, BackendError> {
     let header = &block.header;
     let gas: u64 = outcomes.iter().map(|o| o.gas_used).sum();
-    let gas_used = Check::compare(header.gas_used, gas, || {
-        Some(format!("sum over {} transactions", outcomes.len()))
-    });
+    let gas_used = Check::compare(header.gas_used, gas, || Some(format!("sum over {} transactions", outcomes.len())));
 
     let (blooms, _) = receipt_blooms(backend, outcomes)?;
     let mut block_bloom: Bloom = [0; 256];
@@ -143,25 +116,16 @@ pub fn check_header(
         // Name the first transaction whose encoding does not hash to its published hash.
         let batch: MessageBatch = encoded_txs.iter().collect();
         let hashes = backend.keccak256(&batch)?;
-        let first_bad = block
-            .transactions
-            .iter()
-            .zip(&hashes)
-            .position(|(tx, h)| tx.hash != *h);
+        let first_bad = block.transactions.iter().zip(&hashes).position(|(tx, h)| tx.hash != *h);
         Check::compare(header.transactions_root, roots[0], || {
             first_bad.map(|i| {
-                format!(
-                    "transaction {i} encodes to hash {} (block says {})",
-                    hashes[i], block.transactions[i].hash
-                )
+                format!("transaction {i} encodes to hash {} (block says {})", hashes[i], block.transactions[i].hash)
             })
         })
     };
     let receipts_root = if byzantium {
         Check::compare(header.receipts_root, roots[1], || {
-            Some(format!(
-                "cumulative gas after the last receipt: {cumulative}"
-            ))
+            Some(format!("cumulative gas after the last receipt: {cumulative}"))
         })
     } else {
         Check::NotChecked {
@@ -169,11 +133,5 @@ pub fn check_header(
                 .into(),
         }
     };
-    Ok(HeaderChecks {
-        gas_used,
-        logs_bloom,
-        transactions_root,
-        receipts_root,
-        trie,
-    })
+    Ok(HeaderChecks { gas_used, logs_bloom, transactions_root, receipts_root, trie })
 }

@@ -31,61 +31,38 @@ fn edit_json(file: &Path, f: impl FnOnce(&mut serde_json::Value)) {
 }
 
 fn error_of(dir: &Path) -> String {
-    load_block(dir)
-        .expect_err("malformed input must be rejected")
-        .to_string()
+    load_block(dir).expect_err("malformed input must be rejected").to_string()
 }
 
 #[test]
 fn a_missing_file_is_named() {
-    let dir = edited_block("missing", |d| {
-        std::fs::remove_file(d.join("pre_state.json")).unwrap()
-    });
+    let dir = edited_block("missing", |d| std::fs::remove_file(d.join("pre_state.json")).unwrap());
     let e = error_of(&dir);
-    assert!(
-        e.contains("pre_state.json") && e.contains("cannot read"),
-        "{e}"
-    );
+    assert!(e.contains("pre_state.json") && e.contains("cannot read"), "{e}");
 }
 
 #[test]
 fn broken_json_is_named() {
-    let dir = edited_block("json", |d| {
-        std::fs::write(d.join("block.json"), "{\"number\": ").unwrap()
-    });
+    let dir = edited_block("json", |d| std::fs::write(d.join("block.json"), "{\"number\": ").unwrap());
     let e = error_of(&dir);
-    assert!(
-        e.contains("block.json") && e.contains("not valid JSON"),
-        "{e}"
-    );
+    assert!(e.contains("block.json") && e.contains("not valid JSON"), "{e}");
 }
 
 #[test]
 fn a_bad_transaction_field_names_file_field_and_index() {
     let dir = edited_block("gasprice", |d| {
-        edit_json(&d.join("block.json"), |b| {
-            b["transactions"][3]["gasPrice"] = "0xzz".into()
-        })
+        edit_json(&d.join("block.json"), |b| b["transactions"][3]["gasPrice"] = "0xzz".into())
     });
     let e = error_of(&dir);
-    assert!(
-        e.contains("block.json") && e.contains("transactions[3].gasPrice"),
-        "{e}"
-    );
+    assert!(e.contains("block.json") && e.contains("transactions[3].gasPrice"), "{e}");
 }
 
 #[test]
 fn an_unsupported_transaction_type_is_named() {
-    let dir = edited_block("type", |d| {
-        edit_json(&d.join("block.json"), |b| {
-            b["transactions"][0]["type"] = "0x7".into()
-        })
-    });
+    let dir =
+        edited_block("type", |d| edit_json(&d.join("block.json"), |b| b["transactions"][0]["type"] = "0x7".into()));
     let e = error_of(&dir);
-    assert!(
-        e.contains("transactions[0].type") && e.contains("unsupported transaction type 7"),
-        "{e}"
-    );
+    assert!(e.contains("transactions[0].type") && e.contains("unsupported transaction type 7"), "{e}");
 }
 
 #[test]
@@ -96,63 +73,37 @@ fn a_missing_header_field_is_named() {
         })
     });
     let e = error_of(&dir);
-    assert!(
-        e.contains("block.json: field `receiptsRoot`: missing"),
-        "{e}"
-    );
+    assert!(e.contains("block.json: field `receiptsRoot`: missing"), "{e}");
 }
 
 #[test]
 fn code_that_does_not_hash_to_its_code_hash_is_rejected() {
     let dir = edited("6196166", "codehash", |d| {
         edit_json(&d.join("pre_state.json"), |p| {
-            let (_, account) = p
-                .as_object_mut()
-                .unwrap()
-                .iter_mut()
-                .find(|(_, a)| !a["code"].is_null())
-                .unwrap();
+            let (_, account) = p.as_object_mut().unwrap().iter_mut().find(|(_, a)| !a["code"].is_null()).unwrap();
             account["code_hash"] = format!("0x{}", "11".repeat(32)).into();
         })
     });
     let e = error_of(&dir);
-    assert!(
-        e.contains("pre_state.json") && e.contains("code_hash") && e.contains("keccak256(code)"),
-        "{e}"
-    );
+    assert!(e.contains("pre_state.json") && e.contains("code_hash") && e.contains("keccak256(code)"), "{e}");
 }
 
 #[test]
 fn the_cli_reports_bad_input_and_exits_non_zero() {
     let dir = edited_block("cli", |d| {
-        edit_json(&d.join("block.json"), |b| {
-            b["transactions"][5]["nonce"] = serde_json::Value::Null
-        })
+        edit_json(&d.join("block.json"), |b| b["transactions"][5]["nonce"] = serde_json::Value::Null)
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_coevm"))
-        .args(["run", "--backend", "cpu"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coevm")).args(["run", "--backend", "cpu"]).arg(&dir).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("field `transactions[5].nonce`: missing"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("field `transactions[5].nonce`: missing"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
 fn the_cli_rejects_a_directory_without_a_block() {
-    let out = Command::new(env!("CARGO_BIN_EXE_coevm"))
-        .args(["run", "/nonexistent-block-dir"])
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coevm")).args(["run", "/nonexistent-block-dir"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr.contains("/nonexistent-block-dir: not a block directory"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("/nonexistent-block-dir: not a block directory"), "{stderr}");
 }

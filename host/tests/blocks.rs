@@ -16,31 +16,21 @@ use coevm_kernels::cpu::CpuBackend;
 #[test]
 fn every_block_matches_its_header_and_the_sequential_oracle() {
     let backend = ResilientBackend::new(Arc::new(CpuBackend::new(2)), 2);
-    let executors: Vec<ParallelExecutor> = [1, 2, 4, 8]
-        .into_iter()
-        .map(|t| ParallelExecutor::new(ParallelConfig::always_parallel(t)))
-        .collect();
+    let executors: Vec<ParallelExecutor> =
+        [1, 2, 4, 8].into_iter().map(|t| ParallelExecutor::new(ParallelConfig::always_parallel(t))).collect();
     let mut checked = 0;
     for dir in common::block_dirs() {
         let block = load_block(&dir).unwrap_or_else(|e| panic!("{e}"));
         let n = block.header.number;
         let (pre, prefetch) = PreState::load(&block, &backend).expect("cpu backend");
-        assert_eq!(
-            prefetch.hits, prefetch.keys_looked_up,
-            "block {n}: every witness key is in the table"
-        );
+        assert_eq!(prefetch.hits, prefetch.keys_looked_up, "block {n}: every witness key is in the table");
         let ctx = BlockContext::new(&block.header);
         let txs = tx_envs(&block);
-        let oracle =
-            execute_sequential(&ctx, &txs, &pre).unwrap_or_else(|e| panic!("block {n}: {e}"));
+        let oracle = execute_sequential(&ctx, &txs, &pre).unwrap_or_else(|e| panic!("block {n}: {e}"));
         let checks = check_header(&block, ctx.spec, &oracle.txs, &backend).expect("hashing");
         assert!(checks.passed(), "block {n}: {checks:#?}");
         if n >= 4_370_000 {
-            assert_eq!(
-                checks.receipts_root,
-                coevm_host::verify::Check::Match,
-                "block {n}"
-            );
+            assert_eq!(checks.receipts_root, coevm_host::verify::Check::Match, "block {n}");
         }
         for executor in &executors {
             for run in 0..3 {
@@ -48,10 +38,7 @@ fn every_block_matches_its_header_and_the_sequential_oracle() {
                     .execute(&ctx, &txs, &pre, &backend, Some(block.header.gas_used))
                     .unwrap_or_else(|e| panic!("block {n}: {e}"));
                 if let Some(diff) = parallel.first_difference(&oracle) {
-                    panic!(
-                        "block {n}, {} threads, run {run}: {diff}",
-                        executor.config().threads
-                    );
+                    panic!("block {n}, {} threads, run {run}: {diff}", executor.config().threads);
                 }
             }
         }

@@ -11,9 +11,8 @@ fn check(workload: Workload, n: usize) -> coevm_host::exec::BlockOutcome {
     for threads in [1, 2, 4, 8] {
         let executor = ParallelExecutor::new(ParallelConfig::always_parallel(threads));
         for run in 0..3 {
-            let (outcome, _) = executor
-                .execute(&block.ctx, &block.txs, &block.pre, &backend, None)
-                .expect("valid block");
+            let (outcome, _) =
+                executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
             if let Some(diff) = outcome.first_difference(&oracle) {
                 panic!("{}: {threads} threads, run {run}: {diff}", block.name);
             }
@@ -41,10 +40,7 @@ fn one_hot_contract_written_by_every_transaction() {
     let out = check(Workload::HotContract, 100);
     // The counter's log carries its new value: 1, 2, ..., 100 in block order.
     for (i, tx) in out.txs.iter().enumerate() {
-        assert_eq!(
-            tx.logs[0].data.data.as_ref(),
-            revm::primitives::U256::from(i + 1).to_be_bytes::<32>()
-        );
+        assert_eq!(tx.logs[0].data.data.as_ref(), revm::primitives::U256::from(i + 1).to_be_bytes::<32>());
     }
 }
 
@@ -59,12 +55,6 @@ fn creations_reverts_out_of_gas_and_beneficiary_transfers() {
     let out = check(Workload::Mixed, 300);
     let count = |f: &dyn Fn(&TxStatus) -> bool| out.txs.iter().filter(|t| f(&t.status)).count();
     assert!(count(&|s| *s == TxStatus::Revert) > 10, "reverts");
-    assert!(
-        count(&|s| matches!(s, TxStatus::Halt(r) if r.contains("OutOfGas"))) > 10,
-        "out of gas"
-    );
-    assert!(
-        out.txs.iter().filter(|t| t.created.is_some()).count() > 10,
-        "creations"
-    );
+    assert!(count(&|s| matches!(s, TxStatus::Halt(r) if r.contains("OutOfGas"))) > 10, "out of gas");
+    assert!(out.txs.iter().filter(|t| t.created.is_some()).count() > 10, "creations");
 }

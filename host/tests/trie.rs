@@ -9,10 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn reference_root(items: &[(Vec<u8>, Vec<u8>)]) -> AB256 {
-    let mut sorted: Vec<_> = items
-        .iter()
-        .map(|(k, v)| (Nibbles::unpack(k), v.clone()))
-        .collect();
+    let mut sorted: Vec<_> = items.iter().map(|(k, v)| (Nibbles::unpack(k), v.clone())).collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hb = HashBuilder::default();
     for (k, v) in &sorted {
@@ -41,20 +38,12 @@ fn random_tries_match_alloy_trie() {
             2 => rng.random_range(40..400),
             _ => rng.random_range(1..2000),
         };
-        let key_len = if case % 3 == 0 {
-            32
-        } else {
-            rng.random_range(1..6)
-        };
+        let key_len = if case % 3 == 0 { 32 } else { rng.random_range(1..6) };
         let mut items = std::collections::BTreeMap::new();
         for _ in 0..n {
             let key: Vec<u8> = (0..key_len).map(|_| rng.random()).collect();
             // Short values give inline (< 32 byte) nodes; long ones hashed nodes.
-            let len = if rng.random_bool(0.5) {
-                rng.random_range(1..8)
-            } else {
-                rng.random_range(30..120)
-            };
+            let len = if rng.random_bool(0.5) { rng.random_range(1..8) } else { rng.random_range(30..120) };
             let value: Vec<u8> = (0..len).map(|_| rng.random()).collect();
             items.insert(key, value);
         }
@@ -62,12 +51,7 @@ fn random_tries_match_alloy_trie() {
     }
     let (roots, work) = trie_roots(&backend, &tries).unwrap();
     for (i, (trie, root)) in tries.iter().zip(&roots).enumerate() {
-        assert_eq!(
-            root.0,
-            reference_root(trie).0,
-            "trie {i} with {} keys",
-            trie.len()
-        );
+        assert_eq!(root.0, reference_root(trie).0, "trie {i} with {} keys", trie.len());
     }
     // All 300 tries were hashed together: one batch per node height, not per trie.
     assert!(work.batches < 80, "{work:?}");

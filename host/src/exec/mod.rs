@@ -62,8 +62,8 @@ pub struct ExecStats {
     pub ran_sequentially: bool,
     /// Speculative executions whose reads were stale at commit, redone on the committed state.
     pub reexecutions: usize,
-    /// Whole-block falls back to the sequential executor (unexpected parallel failure).
-    pub fallbacks: usize,
+    /// Transactions the committer ran itself because their sender's previous one was pending.
+    pub deferred: usize,
     /// Times the deferred beneficiary fees were settled because a transaction read the beneficiary.
     pub fee_settlements: usize,
 }
@@ -85,11 +85,7 @@ impl BlockOutcome {
     /// Where two outcomes first differ (for error messages), or `None` if they are equal.
     pub fn first_difference(&self, other: &BlockOutcome) -> Option<String> {
         if self.txs.len() != other.txs.len() {
-            return Some(format!(
-                "{} transactions vs {}",
-                self.txs.len(),
-                other.txs.len()
-            ));
+            return Some(format!("{} transactions vs {}", self.txs.len(), other.txs.len()));
         }
         for (i, (a, b)) in self.txs.iter().zip(&other.txs).enumerate() {
             if a != b {

@@ -1,7 +1,9 @@
 //! Committed state on top of the read-only pre-state, with revm's `CacheDB` commit rules, and
 //! the net [`StateChanges`] of a block.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use revm::primitives::HashMap;
 
 use revm::DatabaseRef;
 use revm::primitives::{Address, KECCAK_EMPTY, U256};
@@ -49,11 +51,7 @@ impl Overlay {
             entry.storage.clear();
             entry.storage_cleared = true;
         }
-        entry.storage.extend(
-            account
-                .changed_storage_slots()
-                .map(|(k, v)| (*k, v.present_value())),
-        );
+        entry.storage.extend(account.changed_storage_slots().map(|(k, v)| (*k, v.present_value())));
         entry.info = Some(account.info);
     }
 
@@ -65,19 +63,24 @@ impl Overlay {
         }
     }
 
+    /// The compared fields of an account as the committed state sees it (no code clone).
+    pub fn summary(&self, pre: &PreState, address: Address) -> Option<AccountSummary> {
+        let info = match self.accounts.get(&address) {
+            Some(acc) => acc.info.as_ref(),
+            None => pre.account(&address),
+        };
+        info.map(|i| AccountSummary { balance: i.balance, nonce: i.nonce, code_hash: i.code_hash })
+    }
+
     /// A storage slot as the committed state sees it.
     pub fn storage(&self, pre: &PreState, address: Address, slot: U256) -> U256 {
         match self.accounts.get(&address) {
             Some(acc) => match acc.storage.get(&slot) {
                 Some(v) => *v,
                 None if acc.storage_cleared || acc.info.is_none() => U256::ZERO,
-                None => pre
-                    .storage_ref(address, slot)
-                    .unwrap_or_else(|e| match e {}),
+                None => pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}),
             },
-            None => pre
-                .storage_ref(address, slot)
-                .unwrap_or_else(|e| match e {}),
+            None => pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}),
         }
     }
 
@@ -108,28 +111,16 @@ impl Overlay {
                 }
             }
             for (slot, value) in &acc.storage {
-                let old = pre_storage
-                    .and_then(|s| s.get(slot))
-                    .copied()
-                    .unwrap_or_default();
+                let old = pre_storage.and_then(|s| s.get(slot)).copied().unwrap_or_default();
                 if *value != old || (cleared && !value.is_zero()) {
                     storage.insert(*slot, *value);
                 }
             }
-            let summary = |i: &AccountInfo| AccountSummary {
-                balance: i.balance,
-                nonce: i.nonce,
-                code_hash: code_hash(i),
-            };
+            let summary =
+                |i: &AccountInfo| AccountSummary { balance: i.balance, nonce: i.nonce, code_hash: code_hash(i) };
             let (before, after) = (before.map(summary), after.map(summary));
             if before != after || !storage.is_empty() {
-                out.insert(
-                    *address,
-                    AccountState {
-                        account: after,
-                        storage,
-                    },
-                );
+                out.insert(*address, AccountState { account: after, storage });
             }
         }
         StateChanges(out)
@@ -138,11 +129,7 @@ impl Overlay {
 
 /// Empty code has two spellings in revm (zero and KECCAK_EMPTY): compare one.
 fn code_hash(info: &AccountInfo) -> revm::primitives::B256 {
-    if info.code_hash.is_zero() {
-        KECCAK_EMPTY
-    } else {
-        info.code_hash
-    }
+    if info.code_hash.is_zero() { KECCAK_EMPTY } else { info.code_hash }
 }
 
 /// An account after the block, where it differs from before.
@@ -168,8 +155,7 @@ impl StateChanges {
     }
 
     pub fn first_difference(&self, other: &StateChanges) -> Option<String> {
-        let addresses: std::collections::BTreeSet<_> =
-            self.0.keys().chain(other.0.keys()).collect();
+        let addresses: std::collections::BTreeSet<_> = self.0.keys().chain(other.0.keys()).collect();
         for address in addresses {
             let (a, b) = (self.0.get(address), other.0.get(address));
             if a != b {

@@ -36,28 +36,21 @@ pub struct ParallelConfig {
     /// Blocks whose gas (header gasUsed, or the sum of gas limits) is below this run sequentially:
     /// at ~5 Ggas/s, 2 Mgas is ~0.4 ms, too short to amortise waking other threads.
     pub min_gas: u64,
+    /// Blocks where more than this share of transactions follow an earlier one from the same
+    /// sender run sequentially: those form chains only one thread can execute.
+    pub max_chained_share: f64,
     /// Take the parallel path for every block, even at one thread (tests).
     pub force_parallel: bool,
 }
 
 impl ParallelConfig {
     pub fn with_threads(threads: usize) -> Self {
-        Self {
-            threads: threads.max(1),
-            min_txs: 8,
-            min_gas: 2_000_000,
-            force_parallel: false,
-        }
+        Self { threads: threads.max(1), min_txs: 8, min_gas: 2_000_000, max_chained_share: 0.6, force_parallel: false }
     }
 
     /// Forces the parallel path for any block (tests).
     pub fn always_parallel(threads: usize) -> Self {
-        Self {
-            threads: threads.max(1),
-            min_txs: 0,
-            min_gas: 0,
-            force_parallel: true,
-        }
+        Self { threads: threads.max(1), min_txs: 0, min_gas: 0, max_chained_share: 1.0, force_parallel: true }
     }
 }
 
@@ -94,9 +87,11 @@ impl ParallelExecutor {
             return true;
         }
         let gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
-        self.config.threads > 1
-            && txs.len() >= self.config.min_txs.max(2)
-            && gas >= self.config.min_gas
+        if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < self.config.min_gas {
+            return false;
+        }
+        let chained = previous_same_sender(txs).iter().filter(|p| p.is_some()).count();
+        (chained as f64) <= self.config.max_chained_share * txs.len() as f64
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -113,17 +108,11 @@ impl ParallelExecutor {
         }
         let shared = Shared::new(ctx, txs, pre);
         self.pool.broadcast(|_| shared.work());
-        let commit = shared
-            .commit
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner());
+        let commit = shared.commit.into_inner().unwrap_or_else(|p| p.into_inner());
         if let Some(error) = commit.error {
             return Err(error);
         }
-        let mut overlay = shared
-            .overlay
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut overlay = shared.overlay.into_inner().unwrap_or_else(|p| p.into_inner());
         let mut stats = commit.stats;
         stats.threads = self.config.threads;
         let mut offload = ExecOffload::default();
@@ -137,22 +126,22 @@ impl ParallelExecutor {
                     total
                 }
                 Err(e) => {
-                    tracing::warn!(
-                        "fee settlement on {} failed ({e}); settling on CPU",
-                        backend.kind()
-                    );
+                    tracing::warn!("fee settlement on {} failed ({e}); settling on CPU", backend.kind());
                     ledger.settle_cpu()
                 }
             };
             overlay.credit(pre, ctx.block.beneficiary, total);
         }
-        let outcome = BlockOutcome {
-            txs: commit.outcomes,
-            changes: overlay.changes(pre),
-            stats,
-        };
+        let outcome = BlockOutcome { txs: commit.outcomes, changes: overlay.changes(pre), stats };
         Ok((outcome, offload))
     }
+}
+
+/// For each transaction, the index of the previous one from the same sender: it depends on
+/// that one's nonce and balance, so running it before that one commits is wasted work.
+fn previous_same_sender(txs: &[TxEnv]) -> Vec<Option<usize>> {
+    let mut last = revm::primitives::HashMap::<Address, usize>::default();
+    txs.iter().enumerate().map(|(i, tx)| last.insert(tx.caller, i)).collect()
 }
 
 /// Accounts and slots a transaction read, with the values it saw.
@@ -173,22 +162,13 @@ impl ReadSet {
     }
 
     fn still_valid(&self, overlay: &Overlay, pre: &PreState) -> bool {
-        self.accounts
-            .iter()
-            .all(|(a, seen)| overlay.basic(pre, *a).as_ref().map(summary) == *seen)
-            && self
-                .storage
-                .iter()
-                .all(|(a, s, v)| overlay.storage(pre, *a, *s) == *v)
+        self.accounts.iter().all(|(a, seen)| overlay.summary(pre, *a) == *seen)
+            && self.storage.iter().all(|(a, s, v)| overlay.storage(pre, *a, *s) == *v)
     }
 }
 
 fn summary(info: &AccountInfo) -> AccountSummary {
-    AccountSummary {
-        balance: info.balance,
-        nonce: info.nonce,
-        code_hash: info.code_hash,
-    }
+    AccountSummary { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash }
 }
 
 /// A transaction's view of the state: committed overlay over the pre-state, reads recorded.
@@ -207,9 +187,7 @@ impl Database for TxView<'_> {
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
         let info = read_overlay(self.overlay).basic(self.pre, address);
-        self.reads
-            .accounts
-            .push((address, info.as_ref().map(summary)));
+        self.reads.accounts.push((address, info.as_ref().map(summary)));
         Ok(info)
     }
 
@@ -241,8 +219,7 @@ impl Database for TxView<'_> {
 }
 
 type ViewEvm<'a> = MainnetEvm<MainnetContext<TxView<'a>>>;
-type TxResult =
-    Result<(ExecutionResult<HaltReason>, EvmState), EVMError<Infallible, InvalidTransaction>>;
+type TxResult = Result<(ExecutionResult<HaltReason>, EvmState), EVMError<Infallible, InvalidTransaction>>;
 
 /// revm's mainnet handler, minus the beneficiary reward (settled separately, see crate::fees).
 struct DeferredFeeHandler<'a>(std::marker::PhantomData<&'a ()>);
@@ -252,11 +229,7 @@ impl<'a> Handler for DeferredFeeHandler<'a> {
     type Error = EVMError<Infallible, InvalidTransaction>;
     type HaltReason = HaltReason;
 
-    fn reward_beneficiary(
-        &self,
-        _evm: &mut Self::Evm,
-        _result: &mut FrameResult,
-    ) -> Result<(), Self::Error> {
+    fn reward_beneficiary(&self, _evm: &mut Self::Evm, _result: &mut FrameResult) -> Result<(), Self::Error> {
         Ok(())
     }
 }
@@ -290,6 +263,12 @@ struct Shared<'a> {
     overlay: RwLock<Overlay>,
     next_exec: AtomicUsize,
     slots: Vec<Mutex<Option<Speculative>>>,
+    /// Previous transaction of the same sender, if any.
+    after: Vec<Option<usize>>,
+    /// Transactions left for the committer because their sender's previous one had not committed.
+    deferred: Vec<AtomicBool>,
+    /// How many transactions are committed.
+    committed: AtomicUsize,
     commit: Mutex<CommitState>,
     done: AtomicBool,
 }
@@ -303,6 +282,9 @@ impl<'a> Shared<'a> {
             overlay: RwLock::new(Overlay::default()),
             next_exec: AtomicUsize::new(0),
             slots: txs.iter().map(|_| Mutex::new(None)).collect(),
+            after: previous_same_sender(txs),
+            deferred: txs.iter().map(|_| AtomicBool::new(false)).collect(),
+            committed: AtomicUsize::new(0),
             commit: Mutex::new(CommitState {
                 next: 0,
                 outcomes: Vec::with_capacity(txs.len()),
@@ -315,11 +297,7 @@ impl<'a> Shared<'a> {
     }
 
     fn new_evm(&self) -> ViewEvm<'_> {
-        let view = TxView {
-            pre: self.pre,
-            overlay: &self.overlay,
-            reads: ReadSet::default(),
-        };
+        let view = TxView { pre: self.pre, overlay: &self.overlay, reads: ReadSet::default() };
         Context::mainnet()
             .with_db(view)
             .with_cfg(self.ctx.cfg.clone())
@@ -339,11 +317,14 @@ impl<'a> Shared<'a> {
             }
             let index = self.next_exec.fetch_add(1, Ordering::AcqRel);
             if index < self.txs.len() {
+                if self.after[index].is_some_and(|prev| prev >= self.committed.load(Ordering::Acquire)) {
+                    self.deferred[index].store(true, Ordering::Release);
+                    continue;
+                }
                 evm.ctx.journaled_state.database.reads.clear();
                 let result = transact(&mut evm, &self.txs[index]);
                 let reads = std::mem::take(&mut evm.ctx.journaled_state.database.reads);
-                *self.slots[index].lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Speculative { result, reads });
+                *self.slots[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(Speculative { result, reads });
             } else {
                 std::hint::spin_loop();
                 std::thread::yield_now();
@@ -356,47 +337,41 @@ impl<'a> Shared<'a> {
         let beneficiary = self.ctx.block.beneficiary;
         while commit.next < self.txs.len() {
             let index = commit.next;
-            let Some(spec) = self.slots[index]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-            else {
-                return; // not executed yet
-            };
             let tx = &self.txs[index];
-            if spec.reads.reads_account(beneficiary) && !commit.fees.is_empty() {
-                self.settle(commit);
-            }
-            let valid = spec
-                .reads
-                .still_valid(&read_overlay(&self.overlay), self.pre);
-            let result = if valid {
-                spec.result
-            } else {
-                commit.stats.reexecutions += 1;
-                self.reexecute(commit, evm, tx)
+            let speculative = self.slots[index].lock().unwrap_or_else(|p| p.into_inner()).take();
+            let result = match speculative {
+                Some(spec) => {
+                    if spec.reads.reads_account(beneficiary) && !commit.fees.is_empty() {
+                        self.settle(commit);
+                    }
+                    if spec.reads.still_valid(&read_overlay(&self.overlay), self.pre) {
+                        spec.result
+                    } else {
+                        commit.stats.reexecutions += 1;
+                        self.reexecute(commit, evm, tx)
+                    }
+                }
+                // Left for us: its sender's previous transaction is now committed.
+                None if self.deferred[index].load(Ordering::Acquire) => {
+                    commit.stats.deferred += 1;
+                    self.reexecute(commit, evm, tx)
+                }
+                None => return, // another thread is executing it
             };
             match result {
                 Ok((result, state)) => {
-                    commit
-                        .fees
-                        .push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
-                    self.overlay
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .commit(state);
+                    commit.fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
+                    self.overlay.write().unwrap_or_else(|p| p.into_inner()).commit(state);
                     commit.outcomes.push(TxOutcome::from_result(&result));
                 }
                 Err(e) => {
-                    commit.error = Some(ExecError {
-                        index,
-                        message: e.to_string(),
-                    });
+                    commit.error = Some(ExecError { index, message: e.to_string() });
                     self.done.store(true, Ordering::Release);
                     return;
                 }
             }
             commit.next += 1;
+            self.committed.store(commit.next, Ordering::Release);
         }
         self.done.store(true, Ordering::Release);
     }
@@ -405,14 +380,7 @@ impl<'a> Shared<'a> {
     fn reexecute(&self, commit: &mut CommitState, evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
         evm.ctx.journaled_state.database.reads.clear();
         let result = transact(evm, tx);
-        if evm
-            .ctx
-            .journaled_state
-            .database
-            .reads
-            .reads_account(self.ctx.block.beneficiary)
-            && !commit.fees.is_empty()
-        {
+        if evm.ctx.journaled_state.database.reads.reads_account(self.ctx.block.beneficiary) && !commit.fees.is_empty() {
             // It saw the beneficiary without the fees owed: settle them and run it again.
             self.settle(commit);
             evm.ctx.journaled_state.database.reads.clear();
@@ -424,10 +392,7 @@ impl<'a> Shared<'a> {
     /// Credits the deferred fees to the beneficiary now (someone is about to read it).
     fn settle(&self, commit: &mut CommitState) {
         let total = commit.fees.settle_cpu();
-        self.overlay
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .credit(self.pre, self.ctx.block.beneficiary, total);
+        self.overlay.write().unwrap_or_else(|p| p.into_inner()).credit(self.pre, self.ctx.block.beneficiary, total);
         commit.stats.fee_settlements += 1;
     }
 }

@@ -10,11 +10,7 @@ use crate::env::BlockContext;
 use crate::state::PreState;
 
 /// Executes `txs` in order on one thread with unmodified revm.
-pub fn execute_sequential(
-    ctx: &BlockContext,
-    txs: &[TxEnv],
-    pre: &PreState,
-) -> Result<BlockOutcome, ExecError> {
+pub fn execute_sequential(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> Result<BlockOutcome, ExecError> {
     let mut evm = Context::mainnet()
         .with_db(CacheDB::new(pre))
         .with_cfg(ctx.cfg.clone())
@@ -22,10 +18,7 @@ pub fn execute_sequential(
         .build_mainnet();
     let mut outcomes = Vec::with_capacity(txs.len());
     for (index, tx) in txs.iter().enumerate() {
-        let result = evm.transact_commit(tx.clone()).map_err(|e| ExecError {
-            index,
-            message: e.to_string(),
-        })?;
+        let result = evm.transact_commit(tx.clone()).map_err(|e| ExecError { index, message: e.to_string() })?;
         outcomes.push(TxOutcome::from_result(&result));
     }
     let db = &evm.ctx.journaled_state.database;
@@ -39,10 +32,7 @@ pub fn execute_sequential(
             *address,
             OverlayAccount {
                 info: account.info(),
-                storage_cleared: matches!(
-                    account.account_state,
-                    DbState::StorageCleared | DbState::NotExisting
-                ),
+                storage_cleared: matches!(account.account_state, DbState::StorageCleared | DbState::NotExisting),
                 storage: account.storage.iter().map(|(k, v)| (*k, *v)).collect(),
             },
         );
@@ -50,10 +40,6 @@ pub fn execute_sequential(
     Ok(BlockOutcome {
         txs: outcomes,
         changes: overlay.changes(pre),
-        stats: ExecStats {
-            threads: 1,
-            ran_sequentially: true,
-            ..Default::default()
-        },
+        stats: ExecStats { threads: 1, ran_sequentially: true, ..Default::default() },
     })
 }
