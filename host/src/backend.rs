@@ -1,6 +1,8 @@
-//! Choosing a backend, and the wrapper that makes an accelerator safe to use: a batch that
-//! fails on the device (device lost, map failed) is redone on the CPU reference, with the same
-//! result, and the device is not used again. It also counts what was offloaded.
+//! Choosing a backend, and the wrapper that makes an accelerator safe and worth using:
+//! - batches below the crossover size stay on the CPU (a device round trip costs ~100 µs);
+//! - a batch that fails on the device (device lost, map failed) is redone on the CPU reference,
+//!   with the same result, and the device is not used again;
+//! - everything is counted, for the run summary.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,23 +19,70 @@ use coevm_kernels::{
 pub enum BackendChoice {
     /// The CPU reference (revm's primitives), on all threads.
     Cpu,
-    /// A GPU through wgpu (fails if there is none).
+    /// A GPU through wgpu, for every batch (fails if there is none).
     Gpu,
-    /// The GPU when an adapter exists, else the CPU with one message.
+    /// The GPU when a hardware adapter exists, for batches past the crossover; else the CPU.
     Auto,
 }
 
+/// Batch sizes from which an accelerator beats the CPU, per operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Crossovers {
+    pub keccak_messages: usize,
+    pub alu_items: usize,
+    pub lookups: usize,
+}
+
+impl Crossovers {
+    /// Everything to the accelerator (`--backend gpu`: the user asked for it).
+    pub const ALWAYS: Crossovers = Crossovers { keccak_messages: 0, alu_items: 0, lookups: 0 };
+    /// Nothing pays: the "GPU" is the CPU itself (a software device such as lavapipe).
+    pub const NEVER: Crossovers =
+        Crossovers { keccak_messages: usize::MAX, alu_items: usize::MAX, lookups: usize::MAX };
+    /// Before any measurement, on a hardware GPU: sizes where a ~100 µs round trip is amortised
+    /// against a CPU thread doing ~3.5 M keccak256/s and tens of millions of ALU ops/s.
+    pub const HARDWARE_DEFAULT: Crossovers = Crossovers { keccak_messages: 4096, alu_items: 16384, lookups: 4096 };
+}
+
+/// An opened backend and how work is routed to it.
+pub struct Opened {
+    pub backend: Arc<dyn Backend>,
+    pub crossovers: Crossovers,
+    /// A message for the user (e.g. why `auto` keeps work on the CPU).
+    pub note: Option<String>,
+}
+
 /// Opens the backend asked for. `Auto` without an adapter returns the CPU and a note saying so.
-pub fn open_backend(choice: BackendChoice, threads: usize) -> Result<(Arc<dyn Backend>, Option<String>), BackendError> {
+pub fn open_backend(choice: BackendChoice, threads: usize) -> Result<Opened, BackendError> {
     let cpu = || Arc::new(CpuBackend::new(threads)) as Arc<dyn Backend>;
     match choice {
-        BackendChoice::Cpu => Ok((cpu(), None)),
-        BackendChoice::Gpu => Ok((Arc::new(GpuBackend::with_options(&GpuOptions::from_env())?), None)),
+        BackendChoice::Cpu => Ok(Opened { backend: cpu(), crossovers: Crossovers::ALWAYS, note: None }),
+        BackendChoice::Gpu => Ok(Opened {
+            backend: Arc::new(GpuBackend::with_options(&GpuOptions::from_env())?),
+            crossovers: Crossovers::ALWAYS,
+            note: None,
+        }),
         BackendChoice::Auto => match GpuBackend::with_options(&GpuOptions::from_env()) {
-            Ok(gpu) => Ok((Arc::new(gpu), None)),
-            Err(e) => Ok((cpu(), Some(format!("{e}; using the CPU backend")))),
+            Ok(gpu) if gpu.adapter_info().device_type == wgpu_device_type_cpu() => {
+                let note = format!(
+                    "{} is a software device (the CPU emulating a GPU): `auto` keeps the work on the CPU \
+                     (--backend gpu sends it there anyway)",
+                    gpu.adapter_info().name
+                );
+                Ok(Opened { backend: Arc::new(gpu), crossovers: Crossovers::NEVER, note: Some(note) })
+            }
+            Ok(gpu) => Ok(Opened { backend: Arc::new(gpu), crossovers: Crossovers::HARDWARE_DEFAULT, note: None }),
+            Err(e) => Ok(Opened {
+                backend: cpu(),
+                crossovers: Crossovers::ALWAYS,
+                note: Some(format!("{e}; using the CPU backend")),
+            }),
         },
     }
+}
+
+fn wgpu_device_type_cpu() -> wgpu::DeviceType {
+    wgpu::DeviceType::Cpu
 }
 
 /// Work sent to a backend, by operation.
@@ -47,70 +96,135 @@ pub struct OffloadCounts {
     pub lookups: usize,
     /// Batches the accelerator failed and the CPU redid.
     pub cpu_redos: usize,
+    /// Batches kept on the CPU because they were below the crossover size.
+    pub kept_on_cpu: usize,
+}
+
+impl OffloadCounts {
+    pub fn add(&mut self, o: &OffloadCounts) {
+        self.keccak_batches += o.keccak_batches;
+        self.keccak_messages += o.keccak_messages;
+        self.alu_batches += o.alu_batches;
+        self.alu_items += o.alu_items;
+        self.lookup_batches += o.lookup_batches;
+        self.lookups += o.lookups;
+        self.cpu_redos += o.cpu_redos;
+        self.kept_on_cpu += o.kept_on_cpu;
+    }
+
+    pub fn items(&self) -> usize {
+        self.keccak_messages + self.alu_items + self.lookups
+    }
 }
 
 #[derive(Default)]
-struct Counters {
-    keccak_batches: AtomicUsize,
-    keccak_messages: AtomicUsize,
-    alu_batches: AtomicUsize,
-    alu_items: AtomicUsize,
-    lookup_batches: AtomicUsize,
-    lookups: AtomicUsize,
-    cpu_redos: AtomicUsize,
+struct Counters([AtomicUsize; 8]);
+
+impl Counters {
+    const KECCAK_BATCHES: usize = 0;
+    const KECCAK_MESSAGES: usize = 1;
+    const ALU_BATCHES: usize = 2;
+    const ALU_ITEMS: usize = 3;
+    const LOOKUP_BATCHES: usize = 4;
+    const LOOKUPS: usize = 5;
+    const CPU_REDOS: usize = 6;
+    const KEPT_ON_CPU: usize = 7;
+
+    fn add(&self, which: usize, n: usize) {
+        self.0[which].fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> OffloadCounts {
+        let t = |i: usize| self.0[i].swap(0, Ordering::Relaxed);
+        OffloadCounts {
+            keccak_batches: t(Self::KECCAK_BATCHES),
+            keccak_messages: t(Self::KECCAK_MESSAGES),
+            alu_batches: t(Self::ALU_BATCHES),
+            alu_items: t(Self::ALU_ITEMS),
+            lookup_batches: t(Self::LOOKUP_BATCHES),
+            lookups: t(Self::LOOKUPS),
+            cpu_redos: t(Self::CPU_REDOS),
+            kept_on_cpu: t(Self::KEPT_ON_CPU),
+        }
+    }
 }
 
 struct Shared {
     primary: Arc<dyn Backend>,
+    crossovers: Crossovers,
     cpu: CpuBackend,
     failed: AtomicBool,
     counters: Counters,
 }
 
 impl Shared {
-    /// Runs `op` on the primary backend; on a recoverable failure, once on the CPU instead.
-    fn run<T>(&self, what: &str, op: impl Fn(&dyn Backend) -> Result<T, BackendError>) -> Result<T, BackendError> {
-        if self.primary.kind() != BackendKind::Cpu && !self.failed.load(Ordering::Acquire) {
+    fn accelerated(&self) -> bool {
+        self.primary.kind() != BackendKind::Cpu
+    }
+
+    /// Marks the accelerator failed (once, with one message) and counts a CPU redo.
+    fn fail_over(&self, what: &str, error: &BackendError) {
+        if !self.failed.swap(true, Ordering::AcqRel) {
+            tracing::warn!(backend = %self.primary.kind(), "failed during {what}: {error}");
+            eprintln!("warning: {} backend failed during {what}: {error}; continuing on the CPU", self.primary.kind());
+        }
+        self.counters.add(Counters::CPU_REDOS, 1);
+    }
+
+    /// Runs `op` where it pays: on the accelerator from `crossover` items on, else on the CPU;
+    /// an accelerator failure is redone on the CPU.
+    fn run<T>(
+        &self,
+        what: &str,
+        size: usize,
+        crossover: usize,
+        op: impl Fn(&dyn Backend) -> Result<T, BackendError>,
+    ) -> Result<T, BackendError> {
+        if !self.accelerated() {
+            return op(self.primary.as_ref());
+        }
+        if size < crossover {
+            self.counters.add(Counters::KEPT_ON_CPU, 1);
+            return op(&self.cpu);
+        }
+        if !self.failed.load(Ordering::Acquire) {
             match op(self.primary.as_ref()) {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_recoverable_on_cpu() => {
-                    if !self.failed.swap(true, Ordering::AcqRel) {
-                        tracing::warn!(
-                            "{} failed during {what} ({e}); redoing on the CPU from now on",
-                            self.primary.kind()
-                        );
-                        eprintln!(
-                            "warning: {} backend failed during {what}: {e}; continuing on the CPU",
-                            self.primary.kind()
-                        );
-                    }
-                    self.counters.cpu_redos.fetch_add(1, Ordering::Relaxed);
-                }
+                Err(e) if e.is_recoverable_on_cpu() => self.fail_over(what, &e),
                 Err(e) => return Err(e),
             }
-        } else if self.primary.kind() == BackendKind::Cpu {
-            return op(self.primary.as_ref());
         }
         op(&self.cpu)
     }
 }
 
-/// A backend whose failures fall back to the CPU, counting offloaded work.
+/// A backend that routes by batch size, falls back to the CPU on failure and counts its work.
 #[derive(Clone)]
 pub struct ResilientBackend {
     shared: Arc<Shared>,
 }
 
 impl ResilientBackend {
+    /// Everything goes to `primary`.
     pub fn new(primary: Arc<dyn Backend>, cpu_threads: usize) -> Self {
+        Self::routed(primary, Crossovers::ALWAYS, cpu_threads)
+    }
+
+    /// Batches below the crossovers stay on the CPU.
+    pub fn routed(primary: Arc<dyn Backend>, crossovers: Crossovers, cpu_threads: usize) -> Self {
         Self {
             shared: Arc::new(Shared {
                 primary,
+                crossovers,
                 cpu: CpuBackend::new(cpu_threads),
                 failed: AtomicBool::new(false),
                 counters: Counters::default(),
             }),
         }
+    }
+
+    pub fn from_opened(opened: &Opened, cpu_threads: usize) -> Self {
+        Self::routed(opened.backend.clone(), opened.crossovers, cpu_threads)
     }
 
     /// The backend doing the work (the CPU after an accelerator failure).
@@ -122,19 +236,9 @@ impl ResilientBackend {
         &self.shared.primary
     }
 
-    /// Counts so far; `reset` zeroes them (per-block reports).
+    /// Counts since the last call.
     pub fn take_counts(&self) -> OffloadCounts {
-        let c = &self.shared.counters;
-        let take = |a: &AtomicUsize| a.swap(0, Ordering::Relaxed);
-        OffloadCounts {
-            keccak_batches: take(&c.keccak_batches),
-            keccak_messages: take(&c.keccak_messages),
-            alu_batches: take(&c.alu_batches),
-            alu_items: take(&c.alu_items),
-            lookup_batches: take(&c.lookup_batches),
-            lookups: take(&c.lookups),
-            cpu_redos: take(&c.cpu_redos),
-        }
+        self.shared.counters.take()
     }
 }
 
@@ -145,29 +249,33 @@ impl Backend for ResilientBackend {
 
     fn describe(&self) -> String {
         if self.shared.failed.load(Ordering::Acquire) {
-            format!("{} (failed; CPU takes over)", self.shared.primary.describe())
+            format!("{} (failed; the CPU took over)", self.shared.primary.describe())
         } else {
             self.shared.primary.describe()
         }
     }
 
     fn keccak256(&self, batch: &MessageBatch) -> Result<Vec<B256>, BackendError> {
-        let c = &self.shared.counters;
-        c.keccak_batches.fetch_add(1, Ordering::Relaxed);
-        c.keccak_messages.fetch_add(batch.len(), Ordering::Relaxed);
-        self.shared.run("keccak256", |b| b.keccak256(batch))
+        let s = &self.shared;
+        s.counters.add(Counters::KECCAK_BATCHES, 1);
+        s.counters.add(Counters::KECCAK_MESSAGES, batch.len());
+        s.run("keccak256", batch.len(), s.crossovers.keccak_messages, |b| b.keccak256(batch))
     }
 
     fn alu(&self, batch: &AluBatch) -> Result<Vec<U256>, BackendError> {
-        let c = &self.shared.counters;
-        c.alu_batches.fetch_add(1, Ordering::Relaxed);
-        c.alu_items.fetch_add(batch.len(), Ordering::Relaxed);
-        self.shared.run("alu", |b| b.alu(batch))
+        let s = &self.shared;
+        s.counters.add(Counters::ALU_BATCHES, 1);
+        s.counters.add(Counters::ALU_ITEMS, batch.len());
+        s.run("alu", batch.len(), s.crossovers.alu_items, |b| b.alu(batch))
     }
 
     fn build_storage_table(&self, entries: &[StorageEntry]) -> Result<Box<dyn StorageTable>, BackendError> {
-        let table = self.shared.run("storage table build", |b| b.build_storage_table(entries))?;
-        Ok(Box::new(ResilientTable { shared: self.shared.clone(), table, entries: entries.to_vec() }))
+        let s = &self.shared;
+        // A table is built once and queried in batches: it lives on the accelerator unless
+        // lookups never pay there.
+        let crossover = if s.crossovers.lookups == usize::MAX { usize::MAX } else { 0 };
+        let table = s.run("storage table build", entries.len(), crossover, |b| b.build_storage_table(entries))?;
+        Ok(Box::new(ResilientTable { shared: s.clone(), table, entries: entries.to_vec() }))
     }
 }
 
@@ -188,20 +296,14 @@ impl StorageTable for ResilientTable {
     }
 
     fn get(&self, keys: &[StorageKey]) -> Result<Vec<Option<U256>>, BackendError> {
-        let c = &self.shared.counters;
-        c.lookup_batches.fetch_add(1, Ordering::Relaxed);
-        c.lookups.fetch_add(keys.len(), Ordering::Relaxed);
+        let s = &self.shared;
+        s.counters.add(Counters::LOOKUP_BATCHES, 1);
+        s.counters.add(Counters::LOOKUPS, keys.len());
         match self.table.get(keys) {
             Ok(values) => Ok(values),
             Err(e) if e.is_recoverable_on_cpu() => {
-                if !self.shared.failed.swap(true, Ordering::AcqRel) {
-                    eprintln!(
-                        "warning: {} backend failed during storage lookup: {e}; continuing on the CPU",
-                        self.shared.primary.kind()
-                    );
-                }
-                c.cpu_redos.fetch_add(1, Ordering::Relaxed);
-                self.shared.cpu.build_storage_table(&self.entries)?.get(keys)
+                s.fail_over("storage lookup", &e);
+                s.cpu.build_storage_table(&self.entries)?.get(keys)
             }
             Err(e) => Err(e),
         }

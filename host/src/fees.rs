@@ -3,9 +3,8 @@
 //! records `(gas price earned, gas used)` per transaction and settles the sum when someone reads
 //! the beneficiary, or at the end of the block.
 //!
-//! The end-of-block settlement is a batch of 256-bit multiplications and a tree of additions:
-//! it runs on the chosen backend's ALU (exact: the EVM's wrapping arithmetic never wraps here,
-//! as fees are far below 2^256).
+//! The end-of-block settlement is a batch of 256-bit multiplications on the chosen backend's
+//! ALU (exact: price × gas is far below 2^256, so the EVM's wrapping MUL never wraps).
 
 use coevm_kernels::{AluBatch, AluOp, Backend, BackendError, U256};
 
@@ -33,7 +32,8 @@ impl FeeLedger {
         self.pending.drain(..).map(|(p, g)| U256::from(p) * U256::from(g)).sum()
     }
 
-    /// Settles through `backend`'s ALU: one MUL batch, then ADD batches halving the list.
+    /// Settles through `backend`'s ALU: the products in one MUL batch (one device round trip),
+    /// summed on the host (a reduction tree would cost a round trip per level).
     /// Returns the total and the number of ALU items offloaded.
     pub fn settle_on(&mut self, backend: &dyn Backend) -> Result<(U256, usize), BackendError> {
         if self.pending.is_empty() {
@@ -43,17 +43,34 @@ impl FeeLedger {
         for (price, gas) in &self.pending {
             batch.push(AluOp::Mul, U256::from(*price), U256::from(*gas), U256::ZERO);
         }
-        let mut items = batch.len();
-        let mut values = backend.alu(&batch)?;
-        while values.len() > 1 {
-            batch.clear();
-            for pair in values.chunks(2) {
-                batch.push(AluOp::Add, pair[0], pair.get(1).copied().unwrap_or_default(), U256::ZERO);
-            }
-            items += batch.len();
-            values = backend.alu(&batch)?;
+        let products = backend.alu(&batch)?;
+        if products.len() != batch.len() {
+            return Err(BackendError::DeviceLost {
+                operation: "alu",
+                reason: format!("{} results for {} items", products.len(), batch.len()),
+            });
         }
         self.pending.clear();
-        Ok((values[0], items))
+        Ok((products.into_iter().sum(), batch.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coevm_kernels::cpu::CpuBackend;
+
+    #[test]
+    fn backend_and_cpu_settlements_agree() {
+        let mut ledger = FeeLedger::default();
+        for i in 0..1000u64 {
+            ledger.push(u128::from(i) * 1_000_000_007 + u128::MAX / 3 * u128::from(i % 2), 21_000 + i * 37);
+        }
+        let mut copy = ledger.clone();
+        let (total, items) = ledger.settle_on(&CpuBackend::new(2)).unwrap();
+        assert_eq!(items, 1000);
+        assert_eq!(total, copy.settle_cpu());
+        assert!(ledger.is_empty() && copy.is_empty());
+        assert!(total > U256::from(u128::MAX), "products wider than 128 bits are exact");
     }
 }

@@ -109,11 +109,11 @@ fn cmd_run(
 ) -> anyhow::Result<bool> {
     let dirs = resolve_blocks(blocks, data)?;
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (primary, note) = open_backend(choice, threads)?;
-    if let Some(note) = note {
+    let opened = open_backend(choice, threads)?;
+    if let Some(note) = &opened.note {
         eprintln!("note: {note}");
     }
-    let backend = ResilientBackend::new(primary, threads);
+    let backend = ResilientBackend::from_opened(&opened, threads);
     let config = ParallelConfig { force_parallel, ..ParallelConfig::with_threads(threads) };
     let executor = ParallelExecutor::new(config);
     if !json {
@@ -180,7 +180,7 @@ fn print_header(bar: Option<&indicatif::ProgressBar>) {
 
 fn print_row(r: &BlockReport, bar: Option<&indicatif::ProgressBar>) {
     let checks: Vec<&str> = r.checks.named().iter().map(|(_, c)| c.symbol()).collect();
-    let offloaded = r.offload.keccak_messages + r.offload.alu_items + r.offload.lookups;
+    let offloaded = r.offload.items();
     let mode = if r.stats.ran_sequentially { "seq" } else { "parallel" };
     emit(
         format!(
@@ -228,16 +228,8 @@ fn print_summary(reports: &[BlockReport]) {
     let seq: f64 = reports.iter().map(|r| r.sequential_time.as_secs_f64()).sum();
     let par: f64 = reports.iter().map(|r| r.parallel_time.as_secs_f64()).sum();
     let passed = reports.iter().filter(|r| r.passed()).count();
-    let o = reports.iter().fold(coevm_host::backend::OffloadCounts::default(), |mut a, r| {
-        a.keccak_messages += r.offload.keccak_messages;
-        a.keccak_batches += r.offload.keccak_batches;
-        a.alu_items += r.offload.alu_items;
-        a.alu_batches += r.offload.alu_batches;
-        a.lookups += r.offload.lookups;
-        a.lookup_batches += r.offload.lookup_batches;
-        a.cpu_redos += r.offload.cpu_redos;
-        a
-    });
+    let mut o = coevm_host::backend::OffloadCounts::default();
+    reports.iter().for_each(|r| o.add(&r.offload));
     println!();
     println!("{} blocks · {passed} passed every check · {:.1} Mgas", reports.len(), gas as f64 / 1e6);
     println!(
@@ -256,7 +248,14 @@ fn print_summary(reports: &[BlockReport]) {
         o.alu_batches,
         o.lookups,
         o.lookup_batches,
-        if o.cpu_redos > 0 { format!(" · {} batches redone on CPU", o.cpu_redos) } else { String::new() }
+        [
+            (o.kept_on_cpu, "kept on the CPU (below the crossover)"),
+            (o.cpu_redos, "redone on the CPU after a device failure")
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!(" · {n} batches {what}"))
+        .collect::<String>()
     );
 }
 
