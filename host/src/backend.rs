@@ -39,7 +39,7 @@ impl Crossovers {
     /// Nothing pays: the "GPU" is the CPU itself (a software device such as lavapipe).
     pub const NEVER: Crossovers =
         Crossovers { keccak_messages: usize::MAX, alu_items: usize::MAX, lookups: usize::MAX };
-    /// Before any measurement, on a hardware GPU: sizes where a ~100 µs round trip is amortised
+    /// Before any measurement (`coevm bench` caches measured ones), on a hardware GPU: sizes where a ~100 µs round trip is amortised
     /// against a CPU thread doing ~3.5 M keccak256/s and tens of millions of ALU ops/s.
     pub const HARDWARE_DEFAULT: Crossovers = Crossovers { keccak_messages: 4096, alu_items: 16384, lookups: 4096 };
 }
@@ -63,10 +63,14 @@ pub fn open_backend(choice: BackendChoice, threads: usize) -> Result<Opened, Bac
             note: None,
         }),
         BackendChoice::Auto => match GpuBackend::with_options(&GpuOptions::from_env()) {
-            Ok(gpu) if gpu.adapter_info().device_type == wgpu_device_type_cpu() => {
+            // Measured by `coevm bench` on this adapter: route by the measurement.
+            Ok(gpu) if let Some(measured) = crate::bench::cached_crossovers(gpu.adapter_info()) => {
+                Ok(Opened { backend: Arc::new(gpu), crossovers: measured, note: None })
+            }
+            Ok(gpu) if gpu.adapter_info().device_type == wgpu::DeviceType::Cpu => {
                 let note = format!(
                     "{} is a software device (the CPU emulating a GPU): `auto` keeps the work on the CPU \
-                     (--backend gpu sends it there anyway)",
+                     (--backend gpu sends it there anyway; `coevm bench` measures where it pays)",
                     gpu.adapter_info().name
                 );
                 Ok(Opened { backend: Arc::new(gpu), crossovers: Crossovers::NEVER, note: Some(note) })
@@ -79,10 +83,6 @@ pub fn open_backend(choice: BackendChoice, threads: usize) -> Result<Opened, Bac
             }),
         },
     }
-}
-
-fn wgpu_device_type_cpu() -> wgpu::DeviceType {
-    wgpu::DeviceType::Cpu
 }
 
 /// Work sent to a backend, by operation.

@@ -9,9 +9,11 @@
 //! - [`fees`]: deferred beneficiary fees, settled on the backend's ALU;
 //! - [`trie`], [`encode`], [`verify`]: batched Merkle-Patricia tries, receipts, header checks;
 //! - [`backend`]: choosing a backend and falling back to the CPU when a device fails;
-//! - [`run`]: one block end to end.
+//! - [`run`]: one block end to end;
+//! - [`statetest`]: Ethereum GeneralStateTests conformance (`coevm statetest`).
 
 pub mod backend;
+pub mod bench;
 pub mod data;
 pub mod encode;
 pub mod env;
@@ -19,6 +21,7 @@ pub mod exec;
 pub mod fees;
 pub mod run;
 pub mod state;
+pub mod statetest;
 pub mod synthetic;
 pub mod trie;
 pub mod verify;

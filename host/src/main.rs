@@ -45,6 +45,44 @@ enum Command {
     },
     /// List GPU adapters and what `--backend auto` would choose.
     Info,
+    /// Measure every operation on every backend across batch sizes, find where each
+    /// accelerator starts to pay (cached for `--backend auto`), and time block execution.
+    Bench {
+        /// Small sizes and short timings (under a minute).
+        #[arg(long)]
+        quick: bool,
+        /// Threads for "CPU, all threads" and the parallel executor (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Blocks to time (default: the blocks kept in the repository's data/mainnet).
+        #[arg(long, env = "COEVM_DATA")]
+        data: Option<PathBuf>,
+        /// Where report.json and the SVG plots go.
+        #[arg(long, default_value = "target/coevm-bench")]
+        out: PathBuf,
+        /// Print the report as JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run Ethereum GeneralStateTests (JSON files or directories of them) and compare post-state
+    /// roots and logs hashes; exits non-zero on any failure.
+    Statetest {
+        /// Test files or directories (searched recursively for *.json).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Where the hashing runs.
+        #[arg(long, value_enum, default_value = "cpu")]
+        backend: BackendChoice,
+        /// Files run in parallel on this many threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// One JSON object per file, then the summary.
+        #[arg(long)]
+        json: bool,
+        /// Print only failed and skipped files.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,9 +101,26 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench { quick, threads, data, out, json } => match cmd_bench(quick, threads, data, out, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Command::Info => {
             cmd_info();
             ExitCode::SUCCESS
+        }
+        Command::Statetest { paths, backend, threads, json, quiet } => {
+            match cmd_statetest(&paths, backend, threads, json, quiet) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
         }
     }
 }
@@ -259,6 +314,26 @@ fn print_summary(reports: &[BlockReport]) {
     );
 }
 
+fn cmd_bench(quick: bool, threads: Option<usize>, data: Option<PathBuf>, out: PathBuf, json: bool) -> anyhow::Result<()> {
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let data = data.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mainnet"));
+    let mut blocks = discover_blocks(&data)?;
+    if quick {
+        blocks.truncate(4);
+    }
+    let options = coevm_host::bench::BenchOptions { quick, threads, blocks };
+    let report = coevm_host::bench::run_bench(&options, &mut |line| eprintln!("{line}"))?;
+    let files = coevm_host::bench::write_outputs(&report, &out)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("machine: {}", report.machine);
+        print!("{}", coevm_host::bench::table(&report));
+        println!("\nwrote {} files to {} (report.json and one SVG plot per operation)", files.len(), out.display());
+    }
+    Ok(())
+}
+
 fn cmd_info() {
     let adapters = coevm_kernels::gpu::enumerate_adapters();
     if adapters.is_empty() {
@@ -271,4 +346,21 @@ fn cmd_info() {
     for a in adapters {
         println!("{a}");
     }
+}
+
+fn cmd_statetest(
+    paths: &[PathBuf],
+    choice: BackendChoice,
+    threads: Option<usize>,
+    json: bool,
+    quiet: bool,
+) -> anyhow::Result<bool> {
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opened = open_backend(choice, threads)?;
+    if let Some(note) = &opened.note {
+        eprintln!("note: {note}");
+    }
+    let backend = ResilientBackend::from_opened(&opened, threads);
+    let options = coevm_host::statetest::CliOptions { threads, json, quiet };
+    coevm_host::statetest::run_cli(paths, &backend, options)
 }

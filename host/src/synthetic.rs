@@ -31,6 +31,8 @@ pub struct SyntheticBlock {
 pub enum Workload {
     /// Plain value transfers between distinct accounts: no conflicts at all.
     Transfers,
+    /// Deposits: many senders pay one busy recipient (an exchange's hot wallet).
+    Deposits,
     /// Token transfers among many holders (storage writes, logs), few conflicts.
     Erc20,
     /// Every transaction increments the same storage slot: all conflict.
@@ -250,6 +252,14 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             for i in 0..n64 {
                 accounts.push(eoa(i));
                 txs.push(call(account(i), 0, account(1_000_000 + i), U256::from(1_000 + i), Bytes::new(), 21_000));
+            }
+        }
+        Workload::Deposits => {
+            let hot_wallet = account(9_999_999);
+            accounts.push(eoa(9_999_999));
+            for i in 0..n64 {
+                accounts.push(eoa(i));
+                txs.push(call(account(i), 0, hot_wallet, U256::from(1_000_000 + i), Bytes::new(), 21_000));
             }
         }
         Workload::Erc20 => {

@@ -30,6 +30,18 @@ fn independent_transfers() {
 }
 
 #[test]
+fn deposits_to_one_hot_wallet() {
+    let out = check(Workload::Deposits, 300);
+    assert!(out.txs.iter().all(|t| t.success()));
+    // Run it in parallel and check the recipient's balance conflicts were credited lazily.
+    let block = build(Workload::Deposits, 300, 7);
+    let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
+    let (parallel, _) = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None).unwrap();
+    assert_eq!(parallel.first_difference(&out), None);
+    assert_eq!(parallel.stats.reexecutions, 0, "{:?}", parallel.stats);
+}
+
+#[test]
 fn erc20_transfers_among_many_holders() {
     let out = check(Workload::Erc20, 300);
     assert!(out.txs.iter().all(|t| t.success() && t.logs.len() == 1));

@@ -62,6 +62,9 @@ pub struct ExecStats {
     pub ran_sequentially: bool,
     /// Speculative executions whose reads were stale at commit, redone on the committed state.
     pub reexecutions: usize,
+    /// Plain transfers committed with their recipient's balance brought up to date, instead of
+    /// being re-executed (see `lazy_credit` in exec/parallel.rs).
+    pub lazy_credits: usize,
     /// Transactions the committer ran itself because their sender's previous one was pending.
     pub deferred: usize,
     /// Times the deferred beneficiary fees were settled because a transaction read the beneficiary.

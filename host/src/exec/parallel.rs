@@ -137,6 +137,54 @@ impl ParallelExecutor {
     }
 }
 
+/// A plain value transfer whose only stale read is its recipient's balance commits without
+/// re-execution: nothing it did depended on that balance, so the recipient ends at the current
+/// balance plus the value. This keeps deposits to one busy address (an exchange's hot wallet)
+/// from serialising a block. Conditions: the recipient has no code and is not the sender or the
+/// beneficiary, its nonce and code are unchanged, it was and is non-empty (so the gas for
+/// creating an account cannot differ), and every other read still holds.
+fn lazy_credit(
+    result: TxResult,
+    reads: &ReadSet,
+    tx: &TxEnv,
+    overlay: &Overlay,
+    pre: &PreState,
+    beneficiary: Address,
+) -> Option<TxResult> {
+    let Ok((exec, mut state)) = result else { return None };
+    let to = *tx.kind.to()?;
+    if to == tx.caller || to == beneficiary || !exec.is_success() {
+        return None;
+    }
+    let now = overlay.summary(pre, to)?;
+    let non_empty = |a: &AccountSummary| !a.balance.is_zero() || a.nonce != 0;
+    if now.code_hash != revm::primitives::KECCAK_EMPTY || !non_empty(&now) {
+        return None;
+    }
+    let mut seen_recipient = None;
+    for (address, seen) in &reads.accounts {
+        if *address == to {
+            let seen = (*seen)?;
+            if seen.nonce != now.nonce || seen.code_hash != now.code_hash || !non_empty(&seen) {
+                return None;
+            }
+            seen_recipient = Some(seen);
+        } else if overlay.summary(pre, *address) != *seen {
+            return None;
+        }
+    }
+    if reads.storage.iter().any(|(a, s, v)| overlay.storage(pre, *a, *s) != *v) {
+        return None;
+    }
+    let seen = seen_recipient?;
+    let account = state.get_mut(&to)?;
+    if account.info.balance != seen.balance + tx.value || !account.storage.is_empty() {
+        return None;
+    }
+    account.info.balance = now.balance + tx.value;
+    Some(Ok((exec, state)))
+}
+
 /// For each transaction, the index of the previous one from the same sender: it depends on
 /// that one's nonce and balance, so running it before that one commits is wasted work.
 fn previous_same_sender(txs: &[TxEnv]) -> Vec<Option<usize>> {
@@ -265,6 +313,9 @@ struct Shared<'a> {
     slots: Vec<Mutex<Option<Speculative>>>,
     /// Previous transaction of the same sender, if any.
     after: Vec<Option<usize>>,
+    /// Transactions sent from or to the beneficiary: they need the settled fees, so only the
+    /// committer runs them.
+    touches_beneficiary: Vec<bool>,
     /// Transactions left for the committer because their sender's previous one had not committed.
     deferred: Vec<AtomicBool>,
     /// How many transactions are committed.
@@ -283,6 +334,10 @@ impl<'a> Shared<'a> {
             next_exec: AtomicUsize::new(0),
             slots: txs.iter().map(|_| Mutex::new(None)).collect(),
             after: previous_same_sender(txs),
+            touches_beneficiary: txs
+                .iter()
+                .map(|t| t.caller == ctx.block.beneficiary || t.kind.to() == Some(&ctx.block.beneficiary))
+                .collect(),
             deferred: txs.iter().map(|_| AtomicBool::new(false)).collect(),
             committed: AtomicUsize::new(0),
             commit: Mutex::new(CommitState {
@@ -317,7 +372,8 @@ impl<'a> Shared<'a> {
             }
             let index = self.next_exec.fetch_add(1, Ordering::AcqRel);
             if index < self.txs.len() {
-                if self.after[index].is_some_and(|prev| prev >= self.committed.load(Ordering::Acquire)) {
+                let waits = self.after[index].is_some_and(|prev| prev >= self.committed.load(Ordering::Acquire));
+                if waits || self.touches_beneficiary[index] {
                     self.deferred[index].store(true, Ordering::Release);
                     continue;
                 }
@@ -344,17 +400,22 @@ impl<'a> Shared<'a> {
                     if spec.reads.reads_account(beneficiary) && !commit.fees.is_empty() {
                         self.settle(commit);
                     }
-                    if spec.reads.still_valid(&read_overlay(&self.overlay), self.pre) {
+                    let overlay = read_overlay(&self.overlay);
+                    if spec.reads.still_valid(&overlay, self.pre) {
                         spec.result
+                    } else if let Some(fixed) = lazy_credit(spec.result, &spec.reads, tx, &overlay, self.pre, beneficiary) {
+                        commit.stats.lazy_credits += 1;
+                        fixed
                     } else {
+                        drop(overlay);
                         commit.stats.reexecutions += 1;
-                        self.reexecute(commit, evm, tx)
+                        self.reexecute(commit, evm, index)
                     }
                 }
                 // Left for us: its sender's previous transaction is now committed.
                 None if self.deferred[index].load(Ordering::Acquire) => {
                     commit.stats.deferred += 1;
-                    self.reexecute(commit, evm, tx)
+                    self.reexecute(commit, evm, index)
                 }
                 None => return, // another thread is executing it
             };
@@ -377,7 +438,11 @@ impl<'a> Shared<'a> {
     }
 
     /// Runs `tx` on the committed state (exact, since only the committer writes it).
-    fn reexecute(&self, commit: &mut CommitState, evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
+    fn reexecute(&self, commit: &mut CommitState, evm: &mut ViewEvm<'_>, index: usize) -> TxResult {
+        let tx = &self.txs[index];
+        if self.touches_beneficiary[index] && !commit.fees.is_empty() {
+            self.settle(commit);
+        }
         evm.ctx.journaled_state.database.reads.clear();
         let result = transact(evm, tx);
         if evm.ctx.journaled_state.database.reads.reads_account(self.ctx.block.beneficiary) && !commit.fees.is_empty() {
