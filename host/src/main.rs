@@ -45,6 +45,21 @@ enum Command {
     },
     /// List GPU adapters and what `--backend auto` would choose.
     Info,
+    /// Execute a synthetic gigagas-style block sequentially and in parallel, and compare.
+    Synthetic {
+        /// Its shape.
+        #[arg(value_enum)]
+        workload: coevm_host::synthetic::Workload,
+        /// Transactions in the block.
+        #[arg(long, default_value_t = 10_000)]
+        txs: usize,
+        /// Executor threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Executions per executor; the fastest is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Measure every operation on every backend across batch sizes, find where each
     /// accelerator starts to pay (cached for `--backend auto`), and time block execution.
     Bench {
@@ -103,6 +118,14 @@ fn main() -> ExitCode {
         }
         Command::Bench { quick, threads, data, out, json } => match cmd_bench(quick, threads, data, out, json) {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Synthetic { workload, txs, threads, repeat } => match cmd_synthetic(workload, txs, threads, repeat) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::from(2)
@@ -332,6 +355,51 @@ fn cmd_bench(quick: bool, threads: Option<usize>, data: Option<PathBuf>, out: Pa
         println!("\nwrote {} files to {} (report.json and one SVG plot per operation)", files.len(), out.display());
     }
     Ok(())
+}
+
+fn cmd_synthetic(
+    workload: coevm_host::synthetic::Workload,
+    txs: usize,
+    threads: Option<usize>,
+    repeat: usize,
+) -> anyhow::Result<bool> {
+    use std::time::{Duration, Instant};
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let block = coevm_host::synthetic::build(workload, txs, 1);
+    let executor = ParallelExecutor::new(ParallelConfig { force_parallel: true, ..ParallelConfig::with_threads(threads) });
+    let backend = coevm_kernels::cpu::CpuBackend::new(threads);
+    let best = |f: &mut dyn FnMut() -> anyhow::Result<coevm_host::exec::BlockOutcome>| -> anyhow::Result<_> {
+        let mut fastest = Duration::MAX;
+        let mut last = None;
+        for _ in 0..repeat.max(1) {
+            let start = Instant::now();
+            last = Some(f()?);
+            fastest = fastest.min(start.elapsed());
+        }
+        Ok((last.expect("ran"), fastest))
+    };
+    let (seq, seq_time) = best(&mut || Ok(coevm_host::exec::execute_sequential(&block.ctx, &block.txs, &block.pre)?))?;
+    let (par, par_time) = best(&mut || Ok(executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None)?.0))?;
+    let gas = seq.gas_used() as f64;
+    println!("{} · {:.1} Mgas · {threads} threads", block.name, gas / 1e6);
+    println!("sequential {:>9.2} ms {:>8.0} Mgas/s", seq_time.as_secs_f64() * 1e3, gas / seq_time.as_secs_f64() / 1e6);
+    println!(
+        "parallel   {:>9.2} ms {:>8.0} Mgas/s · speedup {:.2}× · {:?}",
+        par_time.as_secs_f64() * 1e3,
+        gas / par_time.as_secs_f64() / 1e6,
+        seq_time.as_secs_f64() / par_time.as_secs_f64(),
+        par.stats
+    );
+    match par.first_difference(&seq) {
+        None => {
+            println!("parallel result identical to sequential ✓");
+            Ok(true)
+        }
+        Some(d) => {
+            println!("✗ parallel differs from sequential: {d}");
+            Ok(false)
+        }
+    }
 }
 
 fn cmd_info() {
