@@ -148,12 +148,8 @@ fn table_entries(rng: &mut ChaCha8Rng, n: usize) -> Vec<StorageEntry> {
 }
 
 fn candidates(threads: usize, log: &mut dyn FnMut(String)) -> Vec<Candidate> {
-    let mut out = vec![Candidate {
-        name: "cpu×1".into(),
-        backend: Arc::new(CpuBackend::new(1)),
-        gpu: None,
-        cache_key: None,
-    }];
+    let mut out =
+        vec![Candidate { name: "cpu×1".into(), backend: Arc::new(CpuBackend::new(1)), gpu: None, cache_key: None }];
     if threads > 1 {
         out.push(Candidate {
             name: format!("cpu×{threads}"),
@@ -209,10 +205,8 @@ pub fn cached_crossovers(info: &wgpu::AdapterInfo) -> Option<Crossovers> {
 
 fn store_crossovers(routing: &BTreeMap<String, Crossovers>) -> std::io::Result<Option<PathBuf>> {
     let Some(path) = crossover_cache_path() else { return Ok(None) };
-    let mut map: BTreeMap<String, Crossovers> = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let mut map: BTreeMap<String, Crossovers> =
+        std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     map.extend(routing.iter().map(|(k, v)| (k.clone(), *v)));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -247,7 +241,8 @@ fn measure<'a>(
     resident: &mut dyn FnMut(usize, &GpuBackend, usize) -> Option<Dispatcher<'a>>,
 ) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
-    let new = |c: &Candidate, mode| Series { operation: operation.into(), backend: c.name.clone(), mode, points: vec![] };
+    let new =
+        |c: &Candidate, mode| Series { operation: operation.into(), backend: c.name.clone(), mode, points: vec![] };
     for c in candidates {
         out.push(new(c, Mode::EndToEnd));
         if c.gpu.is_some() {
@@ -467,7 +462,11 @@ fn bench_blocks(
 fn machine_description() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu}, {cores} cores")
@@ -665,8 +664,18 @@ mod tests {
 
     #[test]
     fn plots_have_one_line_per_series_on_log_axes() {
-        let a = Series { operation: "op".into(), backend: "cpu×1".into(), mode: Mode::EndToEnd, points: vec![(64, 1e6), (4096, 2e6)] };
-        let b = Series { operation: "op".into(), backend: "gpu".into(), mode: Mode::Resident, points: vec![(64, 1e4), (4096, 1e8)] };
+        let a = Series {
+            operation: "op".into(),
+            backend: "cpu×1".into(),
+            mode: Mode::EndToEnd,
+            points: vec![(64, 1e6), (4096, 2e6)],
+        };
+        let b = Series {
+            operation: "op".into(),
+            backend: "gpu".into(),
+            mode: Mode::Resident,
+            points: vec![(64, 1e4), (4096, 1e8)],
+        };
         let svg = svg_plot("op <x>", &[&a, &b], "test machine");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 2);

@@ -97,6 +97,9 @@ enum Command {
         /// Print only failed and skipped files.
         #[arg(long)]
         quiet: bool,
+        /// Also run the few files that take minutes (skipped by default, as revme does).
+        #[arg(long)]
+        include_slow: bool,
     },
 }
 
@@ -135,8 +138,8 @@ fn main() -> ExitCode {
             cmd_info();
             ExitCode::SUCCESS
         }
-        Command::Statetest { paths, backend, threads, json, quiet } => {
-            match cmd_statetest(&paths, backend, threads, json, quiet) {
+        Command::Statetest { paths, backend, threads, json, quiet, include_slow } => {
+            match cmd_statetest(&paths, backend, threads, json, quiet, include_slow) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
@@ -337,7 +340,13 @@ fn print_summary(reports: &[BlockReport]) {
     );
 }
 
-fn cmd_bench(quick: bool, threads: Option<usize>, data: Option<PathBuf>, out: PathBuf, json: bool) -> anyhow::Result<()> {
+fn cmd_bench(
+    quick: bool,
+    threads: Option<usize>,
+    data: Option<PathBuf>,
+    out: PathBuf,
+    json: bool,
+) -> anyhow::Result<()> {
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let data = data.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mainnet"));
     let mut blocks = discover_blocks(&data)?;
@@ -366,7 +375,8 @@ fn cmd_synthetic(
     use std::time::{Duration, Instant};
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let block = coevm_host::synthetic::build(workload, txs, 1);
-    let executor = ParallelExecutor::new(ParallelConfig { force_parallel: true, ..ParallelConfig::with_threads(threads) });
+    let executor =
+        ParallelExecutor::new(ParallelConfig { force_parallel: true, ..ParallelConfig::with_threads(threads) });
     let backend = coevm_kernels::cpu::CpuBackend::new(threads);
     let best = |f: &mut dyn FnMut() -> anyhow::Result<coevm_host::exec::BlockOutcome>| -> anyhow::Result<_> {
         let mut fastest = Duration::MAX;
@@ -422,6 +432,7 @@ fn cmd_statetest(
     threads: Option<usize>,
     json: bool,
     quiet: bool,
+    include_slow: bool,
 ) -> anyhow::Result<bool> {
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let opened = open_backend(choice, threads)?;
@@ -429,6 +440,6 @@ fn cmd_statetest(
         eprintln!("note: {note}");
     }
     let backend = ResilientBackend::from_opened(&opened, threads);
-    let options = coevm_host::statetest::CliOptions { threads, json, quiet };
+    let options = coevm_host::statetest::CliOptions { threads, json, quiet, include_slow };
     coevm_host::statetest::run_cli(paths, &backend, options)
 }

@@ -73,7 +73,10 @@ const UNSUPPORTED_FILES: &[(&str, &str)] = &[
         "RevertInCreateInInitCreate2Paris.json",
         "EIP-7610 (no deployment onto an address with storage) is not implemented by revm 43",
     ),
-    ("create2collisionStorage.json", "EIP-7610 (no deployment onto an address with storage) is not implemented by revm 43"),
+    (
+        "create2collisionStorage.json",
+        "EIP-7610 (no deployment onto an address with storage) is not implemented by revm 43",
+    ),
     (
         "create2collisionStorageParis.json",
         "EIP-7610 (no deployment onto an address with storage) is not implemented by revm 43",
@@ -87,6 +90,18 @@ const UNSUPPORTED_FILES: &[(&str, &str)] = &[
         "EIP-7610 (no deployment onto an address with storage) is not implemented by revm 43",
     ),
 ];
+
+/// Files that pass but take minutes (each of loopMul's 18 entries runs ~3 s of 256-bit
+/// multiplications, twice): skipped unless asked for, as `revme statetest` skips them.
+const SLOW_FILES: &[&str] =
+    &["loopMul.json", "Call50000_sha256.json", "static_Call50000_sha256.json", "CALLBlake2f_MaxRounds.json"];
+
+const SLOW_REASON: &str = "slow (minutes of execution; revme skips it too): run with --include-slow";
+
+/// Whether a file is one of the known slow ones.
+pub fn slow_file(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| SLOW_FILES.contains(&n))
+}
 
 /// The reason `revm 43` cannot run a file, if it is one of the known ones.
 pub fn unsupported_file(path: &Path) -> Option<&'static str> {
@@ -318,7 +333,8 @@ pub fn unit_pre_state(unit: &TestUnit) -> PreState {
             let (code_hash, code) = if a.code.is_empty() {
                 (KECCAK_EMPTY, None)
             } else {
-                let code = Bytecode::new_raw_checked(a.code.clone()).unwrap_or_else(|_| Bytecode::new_legacy(a.code.clone()));
+                let code =
+                    Bytecode::new_raw_checked(a.code.clone()).unwrap_or_else(|_| Bytecode::new_legacy(a.code.clone()));
                 (keccak256(&a.code), Some(code))
             };
             let info = AccountInfo { balance: a.balance, nonce: a.nonce, code_hash, code, ..Default::default() };
@@ -392,7 +408,8 @@ pub fn first_state_difference(ours: &PostState, reference: &PostState) -> Option
         }
         let slots: std::collections::BTreeSet<&U256> = a.storage.keys().chain(b.storage.keys()).collect();
         for slot in slots {
-            let (x, y) = (a.storage.get(slot).copied().unwrap_or_default(), b.storage.get(slot).copied().unwrap_or_default());
+            let (x, y) =
+                (a.storage.get(slot).copied().unwrap_or_default(), b.storage.get(slot).copied().unwrap_or_default());
             if x != y {
                 return Some(format!("account {address} slot {slot:#x}: {x:#x} in coevm, {y:#x} in the reference"));
             }
@@ -480,7 +497,11 @@ pub fn state_roots(
     for (post, _) in items {
         for account in post.values().filter(|a| !a.storage.is_empty()) {
             storage_tries.push(
-                account.storage.iter().map(|(slot, value)| (hashes[slot_key[slot]].to_vec(), value_rlp(value))).collect(),
+                account
+                    .storage
+                    .iter()
+                    .map(|(slot, value)| (hashes[slot_key[slot]].to_vec(), value_rlp(value)))
+                    .collect(),
             );
         }
     }
@@ -525,7 +546,11 @@ pub fn reference_state_root(post: &PostState) -> B256 {
         post.iter()
             .map(|(address, account)| {
                 let storage_root = root(
-                    account.storage.iter().map(|(slot, value)| (keccak256(slot.to_be_bytes::<32>()), alloy_rlp::encode(value))).collect(),
+                    account
+                        .storage
+                        .iter()
+                        .map(|(slot, value)| (keccak256(slot.to_be_bytes::<32>()), alloy_rlp::encode(value)))
+                        .collect(),
                 );
                 let trie_account = TrieAccount::new(account.nonce, account.balance, storage_root, account.code_hash);
                 (keccak256(address), alloy_rlp::encode(trie_account))
@@ -554,7 +579,9 @@ pub fn execute_host(ctx: &BlockContext, tx: &TxEnv, pre: &PreState) -> Result<Ho
         .with_block(ctx.block.clone())
         .build_mainnet();
     let host = match evm.transact(tx.clone()) {
-        Err(e) => HostExecution { result: Err(e.to_string()), changes: StateChanges::default(), eip161_deleted: Vec::new() },
+        Err(e) => {
+            HostExecution { result: Err(e.to_string()), changes: StateChanges::default(), eip161_deleted: Vec::new() }
+        }
         Ok(out) => {
             let mut state = out.state;
             let mut deleted = Vec::new();
@@ -562,7 +589,11 @@ pub fn execute_host(ctx: &BlockContext, tx: &TxEnv, pre: &PreState) -> Result<Ho
             // empty accounts); from Spurious Dragon on, the database deletes them.
             if ctx.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
                 for (address, account) in state.iter_mut() {
-                    if account.is_touched() && !account.is_selfdestructed() && !account.is_created() && account.is_empty() {
+                    if account.is_touched()
+                        && !account.is_selfdestructed()
+                        && !account.is_created()
+                        && account.is_empty()
+                    {
                         account.mark_selfdestruct();
                         deleted.push(*address);
                     }
@@ -683,9 +714,13 @@ fn diagnose_logs(our_logs: &[Log], our_hash: B256, expected: B256, reference: &R
         return format!("log {i} differs from plain revm's: {:?} vs {:?}", our_logs[i], ref_logs[i]);
     }
     if reference.logs_hash == expected {
-        format!("the logs equal plain revm's, whose hash is the expected one: the fault is in the hashing (coevm {our_hash})")
+        format!(
+            "the logs equal plain revm's, whose hash is the expected one: the fault is in the hashing (coevm {our_hash})"
+        )
     } else if reference.logs_hash == our_hash {
-        format!("the logs equal plain revm's and hash to the same {our_hash}: both disagree with the expected {expected}")
+        format!(
+            "the logs equal plain revm's and hash to the same {our_hash}: both disagree with the expected {expected}"
+        )
     } else {
         format!("the logs equal plain revm's, but hash to {our_hash} in coevm and {} in revm", reference.logs_hash)
     }
@@ -720,7 +755,11 @@ fn context_for(unit: &TestUnit, spec: SpecId) -> Result<BlockContext, String> {
     }
     let mut cfg = CfgEnv::new_with_spec(spec);
     cfg.chain_id = unit.env.current_chain_id.unwrap_or(U256::ONE).try_into().unwrap_or(1);
-    cfg.set_max_blobs_per_tx(if spec.is_enabled_in(SpecId::PRAGUE) && !spec.is_enabled_in(SpecId::OSAKA) { 9 } else { 6 });
+    cfg.set_max_blobs_per_tx(if spec.is_enabled_in(SpecId::PRAGUE) && !spec.is_enabled_in(SpecId::OSAKA) {
+        9
+    } else {
+        6
+    });
     let block = unit.block_env(&mut cfg);
     Ok(BlockContext { spec, cfg, block })
 }
@@ -761,10 +800,14 @@ struct Executed<'a> {
 
 /// Runs every entry of one file on `backend`. Never panics on bad input: an unreadable or
 /// malformed file is a failed [`FileReport`] naming it.
-pub fn run_file(path: &Path, backend: &dyn Backend) -> FileReport {
+/// Known slow files are skipped unless `include_slow`.
+pub fn run_file(path: &Path, backend: &dyn Backend, include_slow: bool) -> FileReport {
     let started = Instant::now();
     if let Some(why) = unsupported_file(path) {
         return FileReport::whole_file(path, Status::Skip, why.to_string(), started);
+    }
+    if !include_slow && slow_file(path) {
+        return FileReport::whole_file(path, Status::Skip, SLOW_REASON.to_string(), started);
     }
     match std::fs::read(path) {
         Ok(bytes) => run_bytes(path, &bytes, backend, started),
@@ -780,22 +823,25 @@ pub fn run_json(path: &Path, bytes: &[u8], backend: &dyn Backend) -> FileReport 
 fn run_bytes(path: &Path, bytes: &[u8], backend: &dyn Backend, started: Instant) -> FileReport {
     let suite: TestSuite = match serde_json::from_slice(bytes) {
         Ok(s) => s,
-        Err(e) => return FileReport::whole_file(path, Status::Fail, format!("not a GeneralStateTests file: {e}"), started),
+        Err(e) => {
+            return FileReport::whole_file(path, Status::Fail, format!("not a GeneralStateTests file: {e}"), started);
+        }
     };
     if suite.0.is_empty() {
         return FileReport::whole_file(path, Status::Fail, "no tests in the file".into(), started);
     }
     let mut entries = Vec::new();
-    let mut executed = Vec::new();
-    for (name, unit) in &suite.0 {
-        let pre = unit_pre_state(unit);
-        let base = unit_state(unit);
+    let mut pending = Vec::new();
+    let units: Vec<(&TestUnit, PreState, PostState)> =
+        suite.0.values().map(|unit| (unit, unit_pre_state(unit), unit_state(unit))).collect();
+    for ((name, _), (unit_index, (unit, _, _))) in suite.0.iter().zip(units.iter().enumerate()) {
         for (spec_name, tests) in &unit.post {
             let fork = format!("{spec_name:?}");
             let rank = fork_rank(spec_name);
             let ctx: Result<BlockContext, (Status, String)> = match unsupported_fork(spec_name) {
                 Some(why) => Err((Status::Skip, why.to_string())),
-                None => context_for(unit, spec_name.to_spec_id()).map_err(|e| (Status::Fail, format!("bad environment: {e}"))),
+                None => context_for(unit, spec_name.to_spec_id())
+                    .map_err(|e| (Status::Fail, format!("bad environment: {e}"))),
             };
             for (index, test) in tests.iter().enumerate() {
                 let report = entries.len();
@@ -810,53 +856,64 @@ fn run_bytes(path: &Path, bytes: &[u8], backend: &dyn Backend, started: Instant)
                     reason: None,
                     fork_rank: rank,
                 };
-                let ctx = match &ctx {
-                    Ok(ctx) => ctx.clone(),
+                let step = ctx.as_ref().map_err(Clone::clone).and_then(|ctx| {
+                    let tx = build_tx(unit, test).map_err(|e| (Status::Fail, format!("malformed test: {e}")))?;
+                    Ok((ctx.clone(), tx))
+                });
+                match step {
+                    Ok((ctx, tx)) => pending.push((report, unit_index, test, ctx, tx)),
                     Err((status, why)) => {
-                        entry.status = *status;
-                        entry.reason = Some(why.clone());
-                        entries.push(entry);
-                        continue;
+                        entry.status = status;
+                        entry.reason = Some(why);
                     }
-                };
+                }
                 entries.push(entry);
-                let tx = match build_tx(unit, test) {
-                    Err(e) => {
-                        entries[report].status = Status::Fail;
-                        entries[report].reason = Some(format!("malformed test: {e}"));
-                        continue;
-                    }
-                    Ok(tx) => tx,
-                };
-                let (tx, result, post) = match tx {
-                    Err(why) => (None, Err(format!("transaction cannot be built: {why}")), rejected_post(&base, &ctx)),
-                    Ok(tx) => match execute_host(&ctx, &tx, &pre) {
-                        Err(disagreement) => {
-                            entries[report].status = Status::Fail;
-                            entries[report].reason = Some(disagreement);
-                            continue;
-                        }
-                        Ok(host) => {
-                            let post = match host.result {
-                                Ok(_) => apply_changes(&base, &host.changes),
-                                Err(_) => rejected_post(&base, &ctx),
-                            };
-                            (Some(tx), host.result, post)
-                        }
-                    },
-                };
-                executed.push(Executed { report, unit, test, ctx, tx, result, post });
             }
         }
     }
-    let items: Vec<(&PostState, &[Log])> = executed
-        .iter()
-        .map(|e| (&e.post, e.result.as_ref().map(|o| o.logs.as_slice()).unwrap_or_default()))
-        .collect();
+    // Entries execute in parallel (a file's entries can differ a thousandfold in cost).
+    let outcomes: Vec<Result<Executed<'_>, (usize, String)>> = {
+        use rayon::prelude::*;
+        pending
+            .into_par_iter()
+            .map(|(report, unit_index, test, ctx, tx)| {
+                let (unit, pre, base) = &units[unit_index];
+                let (tx, result, post) = match tx {
+                    Err(why) => (None, Err(format!("transaction cannot be built: {why}")), rejected_post(base, &ctx)),
+                    Ok(tx) => {
+                        let host = execute_host(&ctx, &tx, pre).map_err(|disagreement| (report, disagreement))?;
+                        let post = match host.result {
+                            Ok(_) => apply_changes(base, &host.changes),
+                            Err(_) => rejected_post(base, &ctx),
+                        };
+                        (Some(tx), host.result, post)
+                    }
+                };
+                Ok(Executed { report, unit, test, ctx, tx, result, post })
+            })
+            .collect()
+    };
+    let mut executed = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok(e) => executed.push(e),
+            Err((report, why)) => {
+                entries[report].status = Status::Fail;
+                entries[report].reason = Some(why);
+            }
+        }
+    }
+    let items: Vec<(&PostState, &[Log])> =
+        executed.iter().map(|e| (&e.post, e.result.as_ref().map(|o| o.logs.as_slice()).unwrap_or_default())).collect();
     let (roots, hashing) = match state_roots(backend, &items) {
         Ok(r) => r,
         Err(e) => {
-            let mut r = FileReport::whole_file(path, Status::Fail, format!("hashing on {} failed: {e}", backend.kind()), started);
+            let mut r = FileReport::whole_file(
+                path,
+                Status::Fail,
+                format!("hashing on {} failed: {e}", backend.kind()),
+                started,
+            );
             r.entries = entries;
             return r;
         }
@@ -996,6 +1053,7 @@ pub fn run_files(
     files: &[PathBuf],
     backend: &dyn Backend,
     threads: usize,
+    include_slow: bool,
     on_done: impl Fn(&FileReport) + Sync,
 ) -> anyhow::Result<(Vec<FileReport>, Duration)> {
     use rayon::prelude::*;
@@ -1009,7 +1067,7 @@ pub fn run_files(
         files
             .par_iter()
             .map(|f| {
-                let r = run_file(f, backend);
+                let r = run_file(f, backend, include_slow);
                 on_done(&r);
                 r
             })
@@ -1027,6 +1085,8 @@ pub struct CliOptions {
     pub json: bool,
     /// Only failed and skipped files (the summary is always printed).
     pub quiet: bool,
+    /// Also run the known slow files.
+    pub include_slow: bool,
 }
 
 fn file_lines(r: &FileReport, quiet: bool) -> Vec<String> {
@@ -1102,7 +1162,7 @@ pub fn run_cli(paths: &[PathBuf], backend: &dyn Backend, options: CliOptions) ->
         Some(bar) if !bar.is_hidden() => bar.println(line),
         _ => println!("{line}"),
     };
-    let (reports, elapsed) = run_files(&files, backend, options.threads, |r| {
+    let (reports, elapsed) = run_files(&files, backend, options.threads, options.include_slow, |r| {
         if !options.json {
             file_lines(r, options.quiet).into_iter().for_each(&emit);
         }

@@ -41,6 +41,9 @@ pub enum Workload {
     Swaps,
     /// Contract creations, reverting and out-of-gas transactions, transfers to the beneficiary.
     Mixed,
+    /// Shanghai rules: contracts with storage and balance self-destruct when called, and are
+    /// then paid and called again as empty accounts.
+    SelfDestructs,
 }
 
 const BENEFICIARY: Address = Address::new([0xbe; 20]);
@@ -111,6 +114,7 @@ const LOG3: u8 = 0xa3;
 const RETURN: u8 = 0xf3;
 const REVERT: u8 = 0xfd;
 const CODECOPY: u8 = 0x39;
+const SELFDESTRUCT: u8 = 0xff;
 
 /// transfer(to = calldata[0..32], amount = calldata[32..64]); balance of `a` at slot `a`.
 /// Reverts on insufficient balance; logs Transfer(from, to, amount).
@@ -186,6 +190,18 @@ fn pool_code() -> Bytes {
         .push(&[0])
         .op(&[SSTORE, STOP])
         .finish()
+}
+
+/// Self-destructs, sending its balance to a fixed heir.
+fn destruct_code() -> Bytes {
+    Asm::default().push(Address::new([0xee; 20]).as_slice()).op(&[SELFDESTRUCT]).finish()
+}
+
+fn destructible(i: u64) -> Address {
+    let mut bytes = [0u8; 20];
+    bytes[0] = 0xd0;
+    bytes[12..].copy_from_slice(&i.to_be_bytes());
+    Address::new(bytes)
 }
 
 /// Init code that deploys `runtime`.
@@ -338,8 +354,33 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
                 txs.push(tx);
             }
         }
+        Workload::SelfDestructs => {
+            for d in 0..8 {
+                let info = contract(destruct_code()).with_balance(U256::from(1_000u64));
+                accounts.push((destructible(d), info, BTreeMap::from([(U256::ZERO, U256::from(5u64))])));
+            }
+            let mut nonces = [0u64; 16];
+            for i in 0..16 {
+                accounts.push(eoa(i));
+            }
+            for _ in 0..n64 {
+                let s = rng.random_range(0..16u64);
+                let nonce = nonces[s as usize];
+                nonces[s as usize] += 1;
+                let target = destructible(rng.random_range(0..8u64));
+                let value = U256::from(rng.random_range(0..3u64) * 100);
+                txs.push(match rng.random_range(0..4) {
+                    0 => TxEnv {
+                        kind: TxKind::Create,
+                        ..call(account(s), nonce, Address::ZERO, U256::ZERO, creation_code(&counter_code()), 200_000)
+                    },
+                    _ => call(account(s), nonce, target, value, Bytes::new(), 60_000),
+                });
+            }
+        }
     }
-    let mut cfg = CfgEnv::new_with_spec(SpecId::CANCUN);
+    let spec = if workload == Workload::SelfDestructs { SpecId::SHANGHAI } else { SpecId::CANCUN };
+    let mut cfg = CfgEnv::new_with_spec(spec);
     cfg.chain_id = 1;
     let mut block = BlockEnv {
         number: U256::from(20_000_000u64),
@@ -350,10 +391,12 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
         prevrandao: Some(B256::repeat_byte(0x42)),
         ..Default::default()
     };
-    block.set_blob_excess_gas_and_price(0, revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN);
+    if spec == SpecId::CANCUN {
+        block.set_blob_excess_gas_and_price(0, revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN);
+    }
     SyntheticBlock {
         name: format!("{workload:?} × {n}"),
-        ctx: BlockContext { spec: SpecId::CANCUN, cfg, block },
+        ctx: BlockContext { spec, cfg, block },
         txs,
         pre: PreState::from_parts(accounts, BTreeMap::new()),
     }

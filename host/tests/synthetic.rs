@@ -70,3 +70,18 @@ fn creations_reverts_out_of_gas_and_beneficiary_transfers() {
     assert!(count(&|s| matches!(s, TxStatus::Halt(r) if r.contains("OutOfGas"))) > 10, "out of gas");
     assert!(out.txs.iter().filter(|t| t.created.is_some()).count() > 10, "creations");
 }
+
+#[test]
+fn self_destructs_then_payments_to_the_destroyed_accounts() {
+    let out = check(Workload::SelfDestructs, 200);
+    // Every destructible contract was destroyed: it no longer exists, or exists again only as
+    // a plain account funded after its destruction (no code, storage cleared).
+    let destroyed = out
+        .changes
+        .0
+        .iter()
+        .filter(|(a, _)| a.0[0] == 0xd0)
+        .filter(|(_, c)| c.account.is_none_or(|acc| acc.code_hash == revm::primitives::KECCAK_EMPTY))
+        .count();
+    assert_eq!(destroyed, 8);
+}

@@ -403,7 +403,9 @@ impl<'a> Shared<'a> {
                     let overlay = read_overlay(&self.overlay);
                     if spec.reads.still_valid(&overlay, self.pre) {
                         spec.result
-                    } else if let Some(fixed) = lazy_credit(spec.result, &spec.reads, tx, &overlay, self.pre, beneficiary) {
+                    } else if let Some(fixed) =
+                        lazy_credit(spec.result, &spec.reads, tx, &overlay, self.pre, beneficiary)
+                    {
                         commit.stats.lazy_credits += 1;
                         fixed
                     } else {

@@ -1,8 +1,10 @@
 //! The oracle: plain revm, one transaction after another, committed into revm's own `CacheDB`.
 
 use revm::context::TxEnv;
+use revm::context::result::ResultAndState;
 use revm::database::{AccountState as DbState, CacheDB};
-use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use revm::primitives::HashSet;
+use revm::{Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
 
 use super::overlay::{Overlay, OverlayAccount};
 use super::{BlockOutcome, ExecError, ExecStats, TxOutcome};
@@ -17,8 +19,14 @@ pub fn execute_sequential(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> 
         .with_block(ctx.block.clone())
         .build_mainnet();
     let mut outcomes = Vec::with_capacity(txs.len());
+    // CacheDB forgets that a self-destructed account's storage was wiped once the account is
+    // funded again (it becomes plain "touched"): remember the wipes to report them.
+    let mut wiped = HashSet::<revm::primitives::Address>::default();
     for (index, tx) in txs.iter().enumerate() {
-        let result = evm.transact_commit(tx.clone()).map_err(|e| ExecError { index, message: e.to_string() })?;
+        let ResultAndState { result, state } =
+            evm.transact(tx.clone()).map_err(|e| ExecError { index, message: e.to_string() })?;
+        wiped.extend(state.iter().filter(|(_, a)| a.is_selfdestructed()).map(|(address, _)| *address));
+        evm.commit(state);
         outcomes.push(TxOutcome::from_result(&result));
     }
     let db = &evm.ctx.journaled_state.database;
@@ -32,7 +40,8 @@ pub fn execute_sequential(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> 
             *address,
             OverlayAccount {
                 info: account.info(),
-                storage_cleared: matches!(account.account_state, DbState::StorageCleared | DbState::NotExisting),
+                storage_cleared: wiped.contains(address)
+                    || matches!(account.account_state, DbState::StorageCleared | DbState::NotExisting),
                 storage: account.storage.iter().map(|(k, v)| (*k, *v)).collect(),
             },
         );
