@@ -88,7 +88,7 @@ enum Command {
         /// Where the hashing runs.
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendChoice,
-        /// Files run in parallel on this many threads (default: all cores).
+        /// Worker threads: files, and the entries of a file, run in parallel (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
         /// One JSON object per file, then the summary.
