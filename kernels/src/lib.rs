@@ -68,8 +68,5 @@ pub trait Backend: Send + Sync {
 
     /// Builds a lookup table of `(address, slot) -> value` resident on this backend.
     /// Duplicate keys: the last entry wins.
-    fn build_storage_table(
-        &self,
-        entries: &[StorageEntry],
-    ) -> Result<Box<dyn StorageTable>, BackendError>;
+    fn build_storage_table(&self, entries: &[StorageEntry]) -> Result<Box<dyn StorageTable>, BackendError>;
 }
