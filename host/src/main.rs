@@ -400,7 +400,7 @@ fn cmd_synthetic(
         seq_time.as_secs_f64() / par_time.as_secs_f64(),
         par.stats
     );
-    match par.first_difference(&seq) {
+    match par.first_difference(&seq, &block.pre) {
         None => {
             println!("parallel result identical to sequential ✓");
             Ok(true)

@@ -109,7 +109,7 @@ pub fn run_block(
         parallel = Some(outcome);
     }
     let parallel = parallel.expect("ran at least once");
-    let mismatch = parallel.first_difference(&sequential);
+    let mismatch = parallel.first_difference(&sequential, &pre);
     let checks = check_header(block, ctx.spec, &parallel.txs, backend)?;
 
     Ok(BlockReport {

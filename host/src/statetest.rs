@@ -637,7 +637,7 @@ fn cross_check_sequential(ctx: &BlockContext, tx: &TxEnv, pre: &PreState, host: 
                 }
                 c
             };
-            match strip(&block.changes).first_difference(&strip(&host.changes)) {
+            match strip(&block.changes(pre)).first_difference(&strip(&host.changes)) {
                 None => Ok(()),
                 Some(d) => Err(format!("{what}: {d}")),
             }

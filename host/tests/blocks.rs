@@ -37,7 +37,7 @@ fn every_block_matches_its_header_and_the_sequential_oracle() {
                 let (parallel, _) = executor
                     .execute(&ctx, &txs, &pre, &backend, Some(block.header.gas_used))
                     .unwrap_or_else(|e| panic!("block {n}: {e}"));
-                if let Some(diff) = parallel.first_difference(&oracle) {
+                if let Some(diff) = parallel.first_difference(&oracle, &pre) {
                     panic!("block {n}, {} threads, run {run}: {diff}", executor.config().threads);
                 }
             }

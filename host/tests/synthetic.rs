@@ -4,7 +4,7 @@ use coevm_host::exec::{ParallelConfig, ParallelExecutor, TxStatus, execute_seque
 use coevm_host::synthetic::{Workload, build};
 use coevm_kernels::cpu::CpuBackend;
 
-fn check(workload: Workload, n: usize) -> coevm_host::exec::BlockOutcome {
+fn check(workload: Workload, n: usize) -> (coevm_host::exec::BlockOutcome, coevm_host::exec::StateChanges) {
     let block = build(workload, n, 7);
     let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
     let backend = CpuBackend::new(1);
@@ -13,43 +13,44 @@ fn check(workload: Workload, n: usize) -> coevm_host::exec::BlockOutcome {
         for run in 0..3 {
             let (outcome, _) =
                 executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
-            if let Some(diff) = outcome.first_difference(&oracle) {
+            if let Some(diff) = outcome.first_difference(&oracle, &block.pre) {
                 panic!("{}: {threads} threads, run {run}: {diff}", block.name);
             }
         }
     }
-    oracle
+    let changes = oracle.changes(&block.pre);
+    (oracle, changes)
 }
 
 #[test]
 fn independent_transfers() {
-    let out = check(Workload::Transfers, 200);
+    let (out, changes) = check(Workload::Transfers, 200);
     assert!(out.txs.iter().all(|t| t.success() && t.gas_used == 21_000));
     // Senders, recipients and the beneficiary changed.
-    assert_eq!(out.changes.len(), 401);
+    assert_eq!(changes.len(), 401);
 }
 
 #[test]
 fn deposits_to_one_hot_wallet() {
-    let out = check(Workload::Deposits, 300);
+    let (out, _) = check(Workload::Deposits, 300);
     assert!(out.txs.iter().all(|t| t.success()));
     // Run it in parallel and check the recipient's balance conflicts were credited lazily.
     let block = build(Workload::Deposits, 300, 7);
     let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
     let (parallel, _) = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None).unwrap();
-    assert_eq!(parallel.first_difference(&out), None);
+    assert_eq!(parallel.first_difference(&out, &block.pre), None);
     assert_eq!(parallel.stats.reexecutions, 0, "{:?}", parallel.stats);
 }
 
 #[test]
 fn erc20_transfers_among_many_holders() {
-    let out = check(Workload::Erc20, 300);
+    let (out, _) = check(Workload::Erc20, 300);
     assert!(out.txs.iter().all(|t| t.success() && t.logs.len() == 1));
 }
 
 #[test]
 fn one_hot_contract_written_by_every_transaction() {
-    let out = check(Workload::HotContract, 100);
+    let (out, _) = check(Workload::HotContract, 100);
     // The counter's log carries its new value: 1, 2, ..., 100 in block order.
     for (i, tx) in out.txs.iter().enumerate() {
         assert_eq!(tx.logs[0].data.data.as_ref(), revm::primitives::U256::from(i + 1).to_be_bytes::<32>());
@@ -58,13 +59,13 @@ fn one_hot_contract_written_by_every_transaction() {
 
 #[test]
 fn swaps_across_many_pools() {
-    let out = check(Workload::Swaps, 200);
+    let (out, _) = check(Workload::Swaps, 200);
     assert!(out.txs.iter().all(|t| t.success()));
 }
 
 #[test]
 fn creations_reverts_out_of_gas_and_beneficiary_transfers() {
-    let out = check(Workload::Mixed, 300);
+    let (out, _) = check(Workload::Mixed, 300);
     let count = |f: &dyn Fn(&TxStatus) -> bool| out.txs.iter().filter(|t| f(&t.status)).count();
     assert!(count(&|s| *s == TxStatus::Revert) > 10, "reverts");
     assert!(count(&|s| matches!(s, TxStatus::Halt(r) if r.contains("OutOfGas"))) > 10, "out of gas");
@@ -73,11 +74,10 @@ fn creations_reverts_out_of_gas_and_beneficiary_transfers() {
 
 #[test]
 fn self_destructs_then_payments_to_the_destroyed_accounts() {
-    let out = check(Workload::SelfDestructs, 200);
+    let (_, changes) = check(Workload::SelfDestructs, 200);
     // Every destructible contract was destroyed: it no longer exists, or exists again only as
     // a plain account funded after its destruction (no code, storage cleared).
-    let destroyed = out
-        .changes
+    let destroyed = changes
         .0
         .iter()
         .filter(|(a, _)| a.0[0] == 0xd0)

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use revm::context::result::{ExecutionResult, HaltReason};
 use revm::primitives::{Address, B256, Bytes, Log, U256};
 
-pub use overlay::{AccountState, StateChanges};
+use crate::state::PreState;
+
+pub use overlay::{AccountState, Overlay, OverlayAccount, StateChanges};
 pub use parallel::{ParallelConfig, ParallelExecutor};
 pub use sequential::execute_sequential;
 
@@ -71,12 +73,50 @@ pub struct ExecStats {
     pub fee_settlements: usize,
 }
 
+/// The state a block leaves, as the executor holds it. Turning it into net [`StateChanges`]
+/// is left to whoever needs them (comparisons, state roots), outside the timed execution.
+#[derive(Clone, Debug)]
+pub enum FinalState {
+    /// The parallel executor's committed overlay.
+    Overlay(Overlay),
+    /// revm's `CacheDB` cache after sequential execution, with the accounts whose storage a
+    /// self-destruct wiped (CacheDB forgets that once such an account is funded again).
+    Cache { cache: revm::database::Cache, wiped: revm::primitives::HashSet<Address> },
+}
+
+impl FinalState {
+    /// Net effect on the state: every account whose existence, info or storage changed.
+    pub fn changes(&self, pre: &PreState) -> StateChanges {
+        match self {
+            FinalState::Overlay(overlay) => overlay.changes(pre),
+            FinalState::Cache { cache, wiped } => {
+                use revm::database::AccountState as DbState;
+                let mut overlay = Overlay::default();
+                for (address, account) in &cache.accounts {
+                    if account.account_state == DbState::None {
+                        continue; // loaded, never written
+                    }
+                    overlay.accounts.insert(
+                        *address,
+                        OverlayAccount {
+                            info: account.info(),
+                            storage_cleared: wiped.contains(address)
+                                || matches!(account.account_state, DbState::StorageCleared | DbState::NotExisting),
+                            storage: account.storage.iter().map(|(k, v)| (*k, *v)).collect(),
+                        },
+                    );
+                }
+                overlay.changes(pre)
+            }
+        }
+    }
+}
+
 /// The result of executing a block.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct BlockOutcome {
     pub txs: Vec<TxOutcome>,
-    /// Net effect on the state: every account whose existence, info or storage changed.
-    pub changes: StateChanges,
+    pub state: FinalState,
     pub stats: ExecStats,
 }
 
@@ -85,8 +125,14 @@ impl BlockOutcome {
         self.txs.iter().map(|t| t.gas_used).sum()
     }
 
-    /// Where two outcomes first differ (for error messages), or `None` if they are equal.
-    pub fn first_difference(&self, other: &BlockOutcome) -> Option<String> {
+    /// Net effect on the state (computed on demand).
+    pub fn changes(&self, pre: &PreState) -> StateChanges {
+        self.state.changes(pre)
+    }
+
+    /// Where two outcomes of the same block first differ — transactions, then state changes —
+    /// or `None` if they are equal.
+    pub fn first_difference(&self, other: &BlockOutcome, pre: &PreState) -> Option<String> {
         if self.txs.len() != other.txs.len() {
             return Some(format!("{} transactions vs {}", self.txs.len(), other.txs.len()));
         }
@@ -95,7 +141,7 @@ impl BlockOutcome {
                 return Some(format!("transaction {i}: {a:?} vs {b:?}"));
             }
         }
-        self.changes.first_difference(&other.changes)
+        self.changes(pre).first_difference(&other.changes(pre))
     }
 }
 

@@ -22,7 +22,7 @@ use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
 use super::overlay::Overlay;
-use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, TxOutcome, execute_sequential};
+use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, FinalState, TxOutcome, execute_sequential};
 use crate::env::BlockContext;
 use crate::fees::FeeLedger;
 use crate::state::PreState;
@@ -132,7 +132,7 @@ impl ParallelExecutor {
             };
             overlay.credit(pre, ctx.block.beneficiary, total);
         }
-        let outcome = BlockOutcome { txs: commit.outcomes, changes: overlay.changes(pre), stats };
+        let outcome = BlockOutcome { txs: commit.outcomes, state: FinalState::Overlay(overlay), stats };
         Ok((outcome, offload))
     }
 }

@@ -2,12 +2,11 @@
 
 use revm::context::TxEnv;
 use revm::context::result::ResultAndState;
-use revm::database::{AccountState as DbState, CacheDB};
+use revm::database::CacheDB;
 use revm::primitives::HashSet;
 use revm::{Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
 
-use super::overlay::{Overlay, OverlayAccount};
-use super::{BlockOutcome, ExecError, ExecStats, TxOutcome};
+use super::{BlockOutcome, ExecError, ExecStats, FinalState, TxOutcome};
 use crate::env::BlockContext;
 use crate::state::PreState;
 
@@ -29,26 +28,10 @@ pub fn execute_sequential(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> 
         evm.commit(state);
         outcomes.push(TxOutcome::from_result(&result));
     }
-    let db = &evm.ctx.journaled_state.database;
-    // Re-express revm's cache as committed accounts to take the net changes.
-    let mut overlay = Overlay::default();
-    for (address, account) in &db.cache.accounts {
-        if account.account_state == DbState::None {
-            continue; // loaded, never written
-        }
-        overlay.accounts.insert(
-            *address,
-            OverlayAccount {
-                info: account.info(),
-                storage_cleared: wiped.contains(address)
-                    || matches!(account.account_state, DbState::StorageCleared | DbState::NotExisting),
-                storage: account.storage.iter().map(|(k, v)| (*k, *v)).collect(),
-            },
-        );
-    }
+    let cache = std::mem::take(&mut evm.ctx.journaled_state.database.cache);
     Ok(BlockOutcome {
         txs: outcomes,
-        changes: overlay.changes(pre),
+        state: FinalState::Cache { cache, wiped },
         stats: ExecStats { threads: 1, ran_sequentially: true, ..Default::default() },
     })
 }
