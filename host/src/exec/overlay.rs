@@ -29,6 +29,12 @@ pub struct Overlay {
 }
 
 impl Overlay {
+    /// An empty overlay with room for `accounts` accounts (a block touches about two per
+    /// transaction: growing the map mid-block is measurable).
+    pub fn with_capacity(accounts: usize) -> Self {
+        Self { accounts: HashMap::with_capacity_and_hasher(accounts, Default::default()) }
+    }
+
     /// Applies one transaction's state, exactly as `CacheDB::commit` would.
     pub fn commit(&mut self, state: EvmState) {
         for (address, account) in state {

@@ -330,7 +330,7 @@ impl<'a> Shared<'a> {
             ctx,
             txs,
             pre,
-            overlay: RwLock::new(Overlay::default()),
+            overlay: RwLock::new(Overlay::with_capacity(txs.len() * 2 + 16)),
             next_exec: AtomicUsize::new(0),
             slots: txs.iter().map(|_| Mutex::new(None)).collect(),
             after: previous_same_sender(txs),
