@@ -23,6 +23,8 @@ pub enum BackendChoice {
     Gpu,
     /// The GPU when a hardware adapter exists, for batches past the crossover; else the CPU.
     Auto,
+    /// The FPGA designs (coevm-hdl), simulated cycle by cycle: slow, exact, every batch.
+    FpgaSim,
 }
 
 /// Batch sizes from which an accelerator beats the CPU, per operation.
@@ -61,6 +63,13 @@ pub fn open_backend(choice: BackendChoice, threads: usize) -> Result<Opened, Bac
             backend: Arc::new(GpuBackend::with_options(&GpuOptions::from_env())?),
             crossovers: Crossovers::ALWAYS,
             note: None,
+        }),
+        BackendChoice::FpgaSim => Ok(Opened {
+            backend: Arc::new(coevm_sim::FpgaSimBackend::new(threads)),
+            crossovers: Crossovers::ALWAYS,
+            note: Some(
+                "fpga-sim: hashing, ALU work and lookups run on simulated hardware (cycle by cycle: slow)".into(),
+            ),
         }),
         BackendChoice::Auto => match GpuBackend::with_options(&GpuOptions::from_env()) {
             // Measured by `coevm bench` on this adapter: route by the measurement.

@@ -45,6 +45,11 @@ enum Command {
     },
     /// List GPU adapters and what `--backend auto` would choose.
     Info,
+    /// The FPGA designs: emit their Verilog.
+    Hdl {
+        #[command(subcommand)]
+        command: HdlCommand,
+    },
     /// Execute a synthetic gigagas-style block sequentially and in parallel, and compare.
     Synthetic {
         /// Its shape.
@@ -108,6 +113,15 @@ enum Command {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[derive(Subcommand)]
+enum HdlCommand {
+    /// Write the Verilog of every top-level design (keccak256, ALU, storage lookup) into DIR.
+    Emit {
+        /// Output directory (created if missing).
+        dir: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -136,6 +150,18 @@ fn main() -> ExitCode {
             Ok(false) => ExitCode::from(1),
             Err(e) => {
                 eprintln!("error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Hdl { command: HdlCommand::Emit { dir } } => match coevm_sim::emit_verilog(&dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
                 ExitCode::from(2)
             }
         },
