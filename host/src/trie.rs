@@ -27,7 +27,7 @@ pub struct TrieWork {
 enum Node {
     Leaf { path: Vec<u8>, value: Vec<u8> },
     Extension { path: Vec<u8>, child: usize },
-    Branch { children: [Option<usize>; 16], value: Option<Vec<u8>> },
+    Branch { children: Box<[Option<usize>; 16]>, value: Option<Vec<u8>> },
 }
 
 /// Nodes of all tries being built, children before parents.
@@ -74,7 +74,7 @@ impl Arena {
             children[nibble as usize] = Some(child);
             rest = &rest[end..];
         }
-        self.push(Node::Branch { children, value }, height)
+        self.push(Node::Branch { children: Box::new(children), value }, height)
     }
 }
 
@@ -129,7 +129,7 @@ fn encode_node(node: &Node, refs: &[Option<Ref>]) -> Vec<u8> {
         }
         Node::Branch { children, value } => {
             payload.reserve(children.iter().flatten().map(|c| child(*c).encoded_len()).sum::<usize>() + 17);
-            for c in children {
+            for c in children.iter() {
                 match c {
                     Some(c) => child(*c).encode(&mut payload),
                     None => payload.put_u8(alloy_rlp::EMPTY_STRING_CODE),

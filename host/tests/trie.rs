@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 fn reference_root(items: &[(Vec<u8>, Vec<u8>)]) -> AB256 {
     let mut sorted: Vec<_> = items.iter().map(|(k, v)| (Nibbles::unpack(k), v.clone())).collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    sorted.sort_by_key(|a| a.0);
     let mut hb = HashBuilder::default();
     for (k, v) in &sorted {
         hb.add_leaf(*k, v);
