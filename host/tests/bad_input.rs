@@ -7,12 +7,28 @@ use std::process::Command;
 
 use coevm_host::data::load_block;
 
+/// A temporary directory removed when dropped.
+struct TempBlock(PathBuf);
+
+impl Drop for TempBlock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempBlock {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
 /// A copy of a real in-repo block in a fresh temporary directory, edited by `edit`.
-fn edited_block(name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+fn edited_block(name: &str, edit: impl FnOnce(&Path)) -> TempBlock {
     edited("930196", name, edit)
 }
 
-fn edited(block: &str, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
+fn edited(block: &str, name: &str, edit: impl FnOnce(&Path)) -> TempBlock {
     let dir = std::env::temp_dir().join(format!("coevm-bad-input-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -21,7 +37,7 @@ fn edited(block: &str, name: &str, edit: impl FnOnce(&Path)) -> PathBuf {
         std::fs::copy(src.join(file), dir.join(file)).unwrap();
     }
     edit(&dir);
-    dir
+    TempBlock(dir)
 }
 
 fn edit_json(file: &Path, f: impl FnOnce(&mut serde_json::Value)) {
@@ -93,7 +109,7 @@ fn the_cli_reports_bad_input_and_exits_non_zero() {
     let dir = edited_block("cli", |d| {
         edit_json(&d.join("block.json"), |b| b["transactions"][5]["nonce"] = serde_json::Value::Null)
     });
-    let out = Command::new(env!("CARGO_BIN_EXE_coevm")).args(["run", "--backend", "cpu"]).arg(&dir).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coevm")).args(["run", "--backend", "cpu"]).arg(&*dir).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("field `transactions[5].nonce`: missing"), "{stderr}");
