@@ -67,6 +67,8 @@ pub struct ExecStats {
     /// Plain transfers committed with their recipient's balance brought up to date, instead of
     /// being re-executed (see `lazy_credit` in exec/parallel.rs).
     pub lazy_credits: usize,
+    /// Re-executions passed a third of the block: the rest ran on the committer alone.
+    pub gave_up_speculation: bool,
     /// Transactions the committer ran itself because their sender's previous one was pending.
     pub deferred: usize,
     /// Times the deferred beneficiary fees were settled because a transaction read the beneficiary.

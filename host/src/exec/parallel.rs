@@ -320,6 +320,8 @@ struct Shared<'a> {
     deferred: Vec<AtomicBool>,
     /// How many transactions are committed.
     committed: AtomicUsize,
+    /// Set when speculation keeps failing: the rest of the block goes to the committer alone.
+    give_up_speculation: AtomicBool,
     commit: Mutex<CommitState>,
     done: AtomicBool,
 }
@@ -340,6 +342,7 @@ impl<'a> Shared<'a> {
                 .collect(),
             deferred: txs.iter().map(|_| AtomicBool::new(false)).collect(),
             committed: AtomicUsize::new(0),
+            give_up_speculation: AtomicBool::new(false),
             commit: Mutex::new(CommitState {
                 next: 0,
                 outcomes: Vec::with_capacity(txs.len()),
@@ -373,7 +376,7 @@ impl<'a> Shared<'a> {
             let index = self.next_exec.fetch_add(1, Ordering::AcqRel);
             if index < self.txs.len() {
                 let waits = self.after[index].is_some_and(|prev| prev >= self.committed.load(Ordering::Acquire));
-                if waits || self.touches_beneficiary[index] {
+                if waits || self.touches_beneficiary[index] || self.give_up_speculation.load(Ordering::Relaxed) {
                     self.deferred[index].store(true, Ordering::Release);
                     continue;
                 }
@@ -435,6 +438,12 @@ impl<'a> Shared<'a> {
             }
             commit.next += 1;
             self.committed.store(commit.next, Ordering::Release);
+            // Mostly re-executing: speculation costs more than it saves on this block.
+            if commit.next >= 16 && commit.stats.reexecutions * 3 > commit.next {
+                if !self.give_up_speculation.swap(true, Ordering::Relaxed) {
+                    commit.stats.gave_up_speculation = true;
+                }
+            }
         }
         self.done.store(true, Ordering::Release);
     }
