@@ -628,8 +628,8 @@ pub fn svg_plot(title: &str, series: &[&Series], machine: &str) -> String {
         }
         let ly = T + 14.0 + i as f64 * 18.0;
         let label = match s.mode {
-            Mode::EndToEnd => s.backend.clone(),
-            Mode::Resident => format!("{} (resident)", s.backend),
+            Mode::EndToEnd => truncate(&s.backend, 30),
+            Mode::Resident => format!("{} (resident)", truncate(&s.backend, 19)),
         };
         svg.push_str(&format!(
             "<line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"{dash}/><text x=\"{}\" y=\"{}\">{}</text>\n",
@@ -637,7 +637,7 @@ pub fn svg_plot(title: &str, series: &[&Series], machine: &str) -> String {
             W - R + 34.0,
             W - R + 40.0,
             ly + 4.0,
-            escape(&truncate(&label, 30))
+            escape(&label)
         ));
     }
     svg.push_str("</svg>\n");
