@@ -25,7 +25,7 @@ enum Command {
         /// Block directories (each with block.json and pre_state.json), or block numbers under --data.
         blocks: Vec<String>,
         /// Where the accelerated work runs.
-        #[arg(long, value_enum, default_value = "auto")]
+        #[arg(long, value_enum, default_value = "auto", env = "COEVM_BACKEND")]
         backend: BackendChoice,
         /// Executor threads (default: all cores).
         #[arg(long)]
@@ -352,7 +352,7 @@ fn print_summary(reports: &[BlockReport]) {
         gas as f64 / par / 1e6
     );
     println!(
-        "offloaded to {}: {} keccak256 in {} batches · {} ALU ops in {} batches · {} storage lookups in {} batches{}",
+        "batched work for {}: {} keccak256 in {} batches · {} ALU ops in {} batches · {} storage lookups in {} batches{}",
         reports[0].backend,
         o.keccak_messages,
         o.keccak_batches,
