@@ -397,3 +397,18 @@ fn the_cli_reports_and_exits_non_zero_on_failure() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/dir"));
 }
+
+#[test]
+fn a_sample_passes_on_the_simulated_fpga() {
+    // Every key and trie node of these files is hashed by the simulated keccak256 core.
+    let sim = coevm_sim::FpgaSimBackend::new(threads());
+    let dirs = [in_repo().join("stExample"), in_repo().join("stLogTests")];
+    let files = discover(&dirs).expect("state test files");
+    assert!(!files.is_empty());
+    let (reports, _) = run_files(&files, &sim, threads(), false, |_| {}).expect("thread pool");
+    let failed = failures(&reports);
+    assert!(failed.is_empty(), "{} failures:\n{}", failed.len(), failed.join("\n"));
+    let summary = Summary::from_reports(&reports);
+    assert!(summary.entries.pass > 0, "{summary:?}");
+    assert!(sim.stats().keccak_cycles > 0, "the simulated core did the hashing");
+}
