@@ -40,7 +40,14 @@ pub enum Mode {
     EndToEnd,
     /// Inputs already on the device: dispatch and wait only.
     Resident,
+    /// Not a measurement of speed: one FPGA core's clock cycles per operation, counted in the
+    /// cycle-accurate simulation, at an assumed clock ([`FPGA_PROJECTION_MHZ`]).
+    Projected,
 }
+
+/// The clock for the fpga-sim projection: the Keccak team's core on Artix-7 (an anchor, see
+/// docs/FPGA.md; our designs have no routed Fmax yet).
+pub const FPGA_PROJECTION_MHZ: f64 = 200.0;
 
 /// Throughput of one operation on one backend across batch sizes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -369,6 +376,8 @@ pub fn run_bench(options: &BenchOptions, log: &mut dyn FnMut(String)) -> anyhow:
         log(format!("measured {operation}"));
     }
 
+    series.extend(fpga_projection(&series, log));
+
     // Crossovers: per accelerator and operation, against the best CPU configuration.
     let mut crossovers = Vec::new();
     let mut routing = BTreeMap::new();
@@ -413,6 +422,70 @@ pub fn run_bench(options: &BenchOptions, log: &mut dyn FnMut(String)) -> anyhow:
 
     let blocks = bench_blocks(options, &routing, log)?;
     Ok(BenchReport { machine: machine_description(), quick: options.quick, series, crossovers, routing, blocks })
+}
+
+/// fpga-sim's projection: for each measured operation, one core's throughput = clock / cycles
+/// per item, with the cycles counted by simulating a sample on the designs (`coevm-sim`). A
+/// single core streams one item at a time, so it is flat in batch size.
+fn fpga_projection(series: &[Series], log: &mut dyn FnMut(String)) -> Vec<Series> {
+    use coevm_sim::FpgaSimBackend;
+    let sim = FpgaSimBackend::new(1);
+    let mut rng = ChaCha8Rng::seed_from_u64(0xf96a);
+    let mut out = Vec::new();
+    let mut operations: Vec<(String, Vec<usize>)> = Vec::new();
+    for s in series {
+        match operations.iter_mut().find(|(op, _)| *op == s.operation) {
+            Some((_, sizes)) => sizes.extend(s.points.iter().map(|p| p.0)),
+            None => operations.push((s.operation.clone(), s.points.iter().map(|p| p.0).collect())),
+        }
+    }
+    for (operation, mut sizes) in operations {
+        sizes.sort_unstable();
+        sizes.dedup();
+        const SAMPLE: usize = 8;
+        let before = sim.stats();
+        let (items, cycles) = if let Some(len) = operation.strip_prefix("keccak256 ").and_then(|l| l.strip_suffix(" B"))
+        {
+            let len: usize = len.parse().unwrap_or(32);
+            if sim.keccak256(&random_messages(&mut rng, SAMPLE, len)).is_err() {
+                continue;
+            }
+            let after = sim.stats();
+            (after.keccak_messages - before.keccak_messages, after.keccak_cycles - before.keccak_cycles)
+        } else if let Some(name) = operation.strip_prefix("ALU ") {
+            let Some(op) = AluOp::ALL.into_iter().find(|o| o.name() == name) else { continue };
+            // EXP with random 256-bit exponents takes ~0.3 s each to simulate: sample fewer.
+            let n = if op == AluOp::Exp { 2 } else { SAMPLE };
+            if sim.alu(&random_alu(&mut rng, op, n)).is_err() {
+                continue;
+            }
+            let after = sim.stats();
+            (after.alu_items - before.alu_items, after.alu_cycles - before.alu_cycles)
+        } else {
+            // Storage lookups: build a small table on the simulated unit and probe it.
+            let entries = table_entries(&mut rng, 16);
+            let Ok(table) = sim.build_storage_table(&entries) else { continue };
+            let keys: Vec<StorageKey> = entries.iter().take(SAMPLE).map(|e| e.key).collect();
+            let mid = sim.stats();
+            if table.get(&keys).is_err() {
+                continue;
+            }
+            let after = sim.stats();
+            (after.storage_requests - mid.storage_requests, after.storage_cycles - mid.storage_cycles)
+        };
+        if items == 0 || cycles == 0 {
+            continue;
+        }
+        let per_second = FPGA_PROJECTION_MHZ * 1e6 * items as f64 / cycles as f64;
+        out.push(Series {
+            operation: operation.clone(),
+            backend: format!("fpga-sim @{FPGA_PROJECTION_MHZ:.0}MHz"),
+            mode: Mode::Projected,
+            points: sizes.iter().map(|&n| (n, per_second)).collect(),
+        });
+    }
+    log(format!("projected fpga-sim from simulated cycle counts ({} operations)", out.len()));
+    out
 }
 
 fn bench_blocks(
@@ -472,6 +545,17 @@ fn machine_description() -> String {
     format!("{cpu}, {cores} cores")
 }
 
+/// The operations measured, each once, in order of first appearance.
+fn operations(report: &BenchReport) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for s in &report.series {
+        if !out.contains(&s.operation.as_str()) {
+            out.push(&s.operation);
+        }
+    }
+    out
+}
+
 /// Formats items/s compactly (1.2 M, 340 k).
 pub fn rate(x: f64) -> String {
     match x {
@@ -486,8 +570,7 @@ pub fn rate(x: f64) -> String {
 /// accelerators' speedups over one CPU thread and over all threads.
 pub fn table(report: &BenchReport) -> String {
     let mut out = String::new();
-    let mut operations: Vec<&str> = report.series.iter().map(|s| s.operation.as_str()).collect();
-    operations.dedup();
+    let operations = operations(report);
     for op in operations {
         let rows: Vec<&Series> = report.series.iter().filter(|s| s.operation == op).collect();
         out.push_str(&format!("\n{op} (items/s)\n{:>9}", "batch"));
@@ -495,6 +578,7 @@ pub fn table(report: &BenchReport) -> String {
             let label = match s.mode {
                 Mode::EndToEnd => s.backend.clone(),
                 Mode::Resident => format!("{} resident", s.backend),
+                Mode::Projected => format!("{} projected", s.backend),
             };
             out.push_str(&format!(" {:>22}", truncate(&label, 22)));
         }
@@ -544,8 +628,7 @@ pub fn write_outputs(report: &BenchReport, dir: &Path) -> std::io::Result<Vec<Pa
     std::fs::create_dir_all(dir)?;
     let mut files = vec![dir.join("report.json")];
     std::fs::write(&files[0], serde_json::to_string_pretty(report)?)?;
-    let mut operations: Vec<&str> = report.series.iter().map(|s| s.operation.as_str()).collect();
-    operations.dedup();
+    let operations = operations(report);
     for op in operations {
         let series: Vec<&Series> = report.series.iter().filter(|s| s.operation == op).collect();
         let name: String =
@@ -617,7 +700,11 @@ pub fn svg_plot(title: &str, series: &[&Series], machine: &str) -> String {
     backends.dedup();
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[backends.iter().position(|b| *b == s.backend).unwrap_or(0) % COLORS.len()];
-        let dash = if s.mode == Mode::Resident { " stroke-dasharray=\"6 4\"" } else { "" };
+        let dash = match s.mode {
+            Mode::EndToEnd => "",
+            Mode::Resident => " stroke-dasharray=\"6 4\"",
+            Mode::Projected => " stroke-dasharray=\"2 3\"",
+        };
         let path: Vec<String> =
             s.points.iter().map(|&(n, t)| format!("{:.1},{:.1}", x((n as f64).log10()), y(t.log10()))).collect();
         if !path.is_empty() {
@@ -630,6 +717,7 @@ pub fn svg_plot(title: &str, series: &[&Series], machine: &str) -> String {
         let label = match s.mode {
             Mode::EndToEnd => truncate(&s.backend, 30),
             Mode::Resident => format!("{} (resident)", truncate(&s.backend, 19)),
+            Mode::Projected => format!("{} (projected)", truncate(&s.backend, 18)),
         };
         svg.push_str(&format!(
             "<line x1=\"{}\" y1=\"{ly}\" x2=\"{}\" y2=\"{ly}\" stroke=\"{color}\" stroke-width=\"2\"{dash}/><text x=\"{}\" y=\"{}\">{}</text>\n",
