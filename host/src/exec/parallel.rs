@@ -439,10 +439,11 @@ impl<'a> Shared<'a> {
             commit.next += 1;
             self.committed.store(commit.next, Ordering::Release);
             // Mostly re-executing: speculation costs more than it saves on this block.
-            if commit.next >= 16 && commit.stats.reexecutions * 3 > commit.next {
-                if !self.give_up_speculation.swap(true, Ordering::Relaxed) {
-                    commit.stats.gave_up_speculation = true;
-                }
+            if commit.next >= 16
+                && commit.stats.reexecutions * 3 > commit.next
+                && !self.give_up_speculation.swap(true, Ordering::Relaxed)
+            {
+                commit.stats.gave_up_speculation = true;
             }
         }
         self.done.store(true, Ordering::Release);
