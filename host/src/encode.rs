@@ -46,43 +46,31 @@ pub fn encode_transaction(tx: &Transaction) -> Vec<u8> {
             v
         }
     };
-    match tx.tx_type {
-        0 => {
-            tx.nonce.encode(&mut p);
-            tx.gas_price.encode(&mut p);
-            tx.gas_limit.encode(&mut p);
-            encode_to(&mut p, &tx.to);
-            tx.value.encode(&mut p);
-            tx.input.encode(&mut p);
-            tx.v.encode(&mut p);
+    // Legacy: [nonce, gasPrice, gas, to, value, input, v, r, s]. Typed: [chainId, nonce, fees…,
+    // gas, to, value, input, accessList, (blob fields), yParity, r, s].
+    if tx.tx_type != 0 {
+        tx.chain_id.unwrap_or(1).encode(&mut p);
+    }
+    tx.nonce.encode(&mut p);
+    if tx.tx_type < 2 {
+        tx.gas_price.encode(&mut p);
+    } else {
+        tx.max_priority_fee_per_gas.unwrap_or(0).encode(&mut p);
+        tx.max_fee_per_gas.unwrap_or(0).encode(&mut p);
+    }
+    tx.gas_limit.encode(&mut p);
+    encode_to(&mut p, &tx.to);
+    tx.value.encode(&mut p);
+    tx.input.encode(&mut p);
+    if tx.tx_type == 0 {
+        tx.v.encode(&mut p);
+    } else {
+        encode_access_list(&mut p, &tx.access_list);
+        if tx.tx_type == 3 {
+            tx.max_fee_per_blob_gas.unwrap_or(0).encode(&mut p);
+            tx.blob_versioned_hashes.encode(&mut p);
         }
-        1 => {
-            tx.chain_id.unwrap_or(1).encode(&mut p);
-            tx.nonce.encode(&mut p);
-            tx.gas_price.encode(&mut p);
-            tx.gas_limit.encode(&mut p);
-            encode_to(&mut p, &tx.to);
-            tx.value.encode(&mut p);
-            tx.input.encode(&mut p);
-            encode_access_list(&mut p, &tx.access_list);
-            y_parity(tx.v).encode(&mut p);
-        }
-        _ => {
-            tx.chain_id.unwrap_or(1).encode(&mut p);
-            tx.nonce.encode(&mut p);
-            tx.max_priority_fee_per_gas.unwrap_or(0).encode(&mut p);
-            tx.max_fee_per_gas.unwrap_or(0).encode(&mut p);
-            tx.gas_limit.encode(&mut p);
-            encode_to(&mut p, &tx.to);
-            tx.value.encode(&mut p);
-            tx.input.encode(&mut p);
-            encode_access_list(&mut p, &tx.access_list);
-            if tx.tx_type == 3 {
-                tx.max_fee_per_blob_gas.unwrap_or(0).encode(&mut p);
-                tx.blob_versioned_hashes.encode(&mut p);
-            }
-            y_parity(tx.v).encode(&mut p);
-        }
+        y_parity(tx.v).encode(&mut p);
     }
     tx.r.encode(&mut p);
     tx.s.encode(&mut p);
