@@ -420,7 +420,7 @@ pub fn run_bench(options: &BenchOptions, log: &mut dyn FnMut(String)) -> anyhow:
         }
     }
 
-    let blocks = bench_blocks(options, &routing, log)?;
+    let blocks = bench_blocks(options, log)?;
     Ok(BenchReport { machine: machine_description(), quick: options.quick, series, crossovers, routing, blocks })
 }
 
@@ -488,21 +488,13 @@ fn fpga_projection(series: &[Series], log: &mut dyn FnMut(String)) -> Vec<Series
     out
 }
 
-fn bench_blocks(
-    options: &BenchOptions,
-    routing: &BTreeMap<String, Crossovers>,
-    log: &mut dyn FnMut(String),
-) -> anyhow::Result<Vec<BlockBench>> {
+fn bench_blocks(options: &BenchOptions, log: &mut dyn FnMut(String)) -> anyhow::Result<Vec<BlockBench>> {
     let threads = options.threads;
     let executor = ParallelExecutor::new(ParallelConfig::with_threads(threads));
     let cpu = ResilientBackend::new(Arc::new(CpuBackend::new(threads)), threads);
+    // `auto` as users get it: it reads the crossovers just cached by `run_bench`.
     let auto = match crate::backend::open_backend(crate::backend::BackendChoice::Auto, threads) {
-        Ok(mut opened) => {
-            if let Some(route) = routing.values().next() {
-                opened.crossovers = *route;
-            }
-            ResilientBackend::from_opened(&opened, threads)
-        }
+        Ok(opened) => ResilientBackend::from_opened(&opened, threads),
         Err(_) => cpu.clone(),
     };
     let repeat = if options.quick { 2 } else { 5 };

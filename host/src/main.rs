@@ -420,7 +420,7 @@ fn cmd_synthetic(
         Ok((last.expect("ran"), fastest))
     };
     let (seq, seq_time) = best(&mut || Ok(coevm_host::exec::execute_sequential(&block.ctx, &block.txs, &block.pre)?))?;
-    let (par, par_time) = best(&mut || Ok(executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None)?.0))?;
+    let (par, par_time) = best(&mut || Ok(executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None)?))?;
     let gas = seq.gas_used() as f64;
     println!("{} · {:.1} Mgas · {threads} threads", block.name, gas / 1e6);
     println!("sequential {:>9.2} ms {:>8.0} Mgas/s", seq_time.as_secs_f64() * 1e3, gas / seq_time.as_secs_f64() / 1e6);

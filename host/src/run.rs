@@ -104,7 +104,7 @@ pub fn run_block(
     let mut parallel = None;
     for _ in 0..options.repeat.max(1) {
         let start = Instant::now();
-        let (outcome, _) = executor.execute(&ctx, &txs, &pre, backend, Some(block.header.gas_used)).map_err(label)?;
+        let outcome = executor.execute(&ctx, &txs, &pre, backend, Some(block.header.gas_used)).map_err(label)?;
         parallel_time = parallel_time.min(start.elapsed());
         parallel = Some(outcome);
     }

@@ -34,7 +34,7 @@ fn every_block_matches_its_header_and_the_sequential_oracle() {
         }
         for executor in &executors {
             for run in 0..3 {
-                let (parallel, _) = executor
+                let parallel = executor
                     .execute(&ctx, &txs, &pre, &backend, Some(block.header.gas_used))
                     .unwrap_or_else(|e| panic!("block {n}: {e}"));
                 if let Some(diff) = parallel.first_difference(&oracle, &pre) {

@@ -11,8 +11,7 @@ fn check(workload: Workload, n: usize) -> (coevm_host::exec::BlockOutcome, coevm
     for threads in [1, 2, 4, 8] {
         let executor = ParallelExecutor::new(ParallelConfig::always_parallel(threads));
         for run in 0..3 {
-            let (outcome, _) =
-                executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
+            let outcome = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
             if let Some(diff) = outcome.first_difference(&oracle, &block.pre) {
                 panic!("{}: {threads} threads, run {run}: {diff}", block.name);
             }
@@ -37,7 +36,7 @@ fn deposits_to_one_hot_wallet() {
     // Run it in parallel and check the recipient's balance conflicts were credited lazily.
     let block = build(Workload::Deposits, 300, 7);
     let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
-    let (parallel, _) = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None).unwrap();
+    let parallel = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None).unwrap();
     assert_eq!(parallel.first_difference(&out, &block.pre), None);
     assert_eq!(parallel.stats.reexecutions, 0, "{:?}", parallel.stats);
 }

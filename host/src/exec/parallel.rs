@@ -60,13 +60,6 @@ pub struct ParallelExecutor {
     pool: rayon::ThreadPool,
 }
 
-/// What the offloaded part of the execution did.
-#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
-pub struct ExecOffload {
-    /// ALU items (fee products and sums) computed on the backend.
-    pub alu_items: usize,
-}
-
 impl ParallelExecutor {
     pub fn new(config: ParallelConfig) -> Self {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -83,15 +76,22 @@ impl ParallelExecutor {
 
     /// Would this block run in parallel? `gas_hint` is the header's gasUsed when known.
     pub fn goes_parallel(&self, txs: &[TxEnv], gas_hint: Option<u64>) -> bool {
+        self.parallel_plan(txs, gas_hint).is_some()
+    }
+
+    /// For a block that should run in parallel, each transaction's previous one from the same
+    /// sender (see [`previous_same_sender`]); `None` for a block that should run sequentially.
+    fn parallel_plan(&self, txs: &[TxEnv], gas_hint: Option<u64>) -> Option<Vec<Option<usize>>> {
         if self.config.force_parallel {
-            return true;
+            return Some(previous_same_sender(txs));
         }
         let gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
         if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < self.config.min_gas {
-            return false;
+            return None;
         }
-        let chained = previous_same_sender(txs).iter().filter(|p| p.is_some()).count();
-        (chained as f64) <= self.config.max_chained_share * txs.len() as f64
+        let after = previous_same_sender(txs);
+        let chained = after.iter().filter(|p| p.is_some()).count();
+        ((chained as f64) <= self.config.max_chained_share * txs.len() as f64).then_some(after)
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -102,11 +102,11 @@ impl ParallelExecutor {
         pre: &PreState,
         backend: &dyn Backend,
         gas_hint: Option<u64>,
-    ) -> Result<(BlockOutcome, ExecOffload), ExecError> {
-        if !self.goes_parallel(txs, gas_hint) {
-            return Ok((execute_sequential(ctx, txs, pre)?, ExecOffload::default()));
-        }
-        let shared = Shared::new(ctx, txs, pre);
+    ) -> Result<BlockOutcome, ExecError> {
+        let Some(after) = self.parallel_plan(txs, gas_hint) else {
+            return execute_sequential(ctx, txs, pre);
+        };
+        let shared = Shared::new(ctx, txs, pre, after);
         self.pool.broadcast(|_| shared.work());
         let commit = shared.commit.into_inner().unwrap_or_else(|p| p.into_inner());
         if let Some(error) = commit.error {
@@ -115,16 +115,12 @@ impl ParallelExecutor {
         let mut overlay = shared.overlay.into_inner().unwrap_or_else(|p| p.into_inner());
         let mut stats = commit.stats;
         stats.threads = self.config.threads;
-        let mut offload = ExecOffload::default();
         if !txs.is_empty() {
             // Settle what is still owed to the beneficiary on the backend; a failed device
-            // means the CPU does it (the sum is the same).
+            // means the CPU does it (the ledger is only cleared on success; the sum is the same).
             let mut ledger = commit.fees;
-            let total = match ledger.clone().settle_on(backend) {
-                Ok((total, items)) => {
-                    offload.alu_items = items;
-                    total
-                }
+            let total = match ledger.settle_on(backend) {
+                Ok((total, _)) => total,
                 Err(e) => {
                     tracing::warn!("fee settlement on {} failed ({e}); settling on CPU", backend.kind());
                     ledger.settle_cpu()
@@ -132,8 +128,7 @@ impl ParallelExecutor {
             };
             overlay.credit(pre, ctx.block.beneficiary, total);
         }
-        let outcome = BlockOutcome { txs: commit.outcomes, state: FinalState::Overlay(overlay), stats };
-        Ok((outcome, offload))
+        Ok(BlockOutcome { txs: commit.outcomes, state: FinalState::Overlay(overlay), stats })
     }
 }
 
@@ -327,7 +322,7 @@ struct Shared<'a> {
 }
 
 impl<'a> Shared<'a> {
-    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState) -> Self {
+    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, after: Vec<Option<usize>>) -> Self {
         Shared {
             ctx,
             txs,
@@ -335,7 +330,7 @@ impl<'a> Shared<'a> {
             overlay: RwLock::new(Overlay::with_capacity(txs.len() * 2 + 16)),
             next_exec: AtomicUsize::new(0),
             slots: txs.iter().map(|_| Mutex::new(None)).collect(),
-            after: previous_same_sender(txs),
+            after,
             touches_beneficiary: txs
                 .iter()
                 .map(|t| t.caller == ctx.block.beneficiary || t.kind.to() == Some(&ctx.block.beneficiary))
