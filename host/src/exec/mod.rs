@@ -69,8 +69,9 @@ pub struct ExecStats {
     pub lazy_credits: usize,
     /// Re-executions passed a third of the block: the rest ran on the committer alone.
     pub gave_up_speculation: bool,
-    /// Transactions the committer ran itself because their sender's previous one was pending.
-    pub deferred: usize,
+    /// Transactions the committer executed itself on the committed state (no helper had
+    /// started them); the others were executed by helpers and validated.
+    pub direct: usize,
     /// Times the deferred beneficiary fees were settled because a transaction read the beneficiary.
     pub fee_settlements: usize,
 }

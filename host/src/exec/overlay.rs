@@ -38,27 +38,55 @@ impl Overlay {
     /// Applies one transaction's state, exactly as `CacheDB::commit` would.
     pub fn commit(&mut self, state: EvmState) {
         for (address, account) in state {
-            self.commit_account(address, account);
+            if let Some(entry) = self.commit_storage(address, &account) {
+                entry.info = Some(account.info);
+            }
         }
     }
 
-    fn commit_account(&mut self, address: Address, account: Account) {
+    /// [`Overlay::commit`] for a state that is kept (a speculative result awaiting validation).
+    pub fn commit_ref(&mut self, state: &EvmState) {
+        for (address, account) in state {
+            if let Some(entry) = self.commit_storage(*address, account) {
+                entry.info = Some(account.info.clone());
+            }
+        }
+    }
+
+    /// Forgets every account, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.accounts.clear();
+    }
+
+    /// Applies an account's existence and storage; returns the entry whose info is to be set
+    /// (`None`: untouched, or self-destructed).
+    fn commit_storage<'s>(&'s mut self, address: Address, account: &Account) -> Option<&'s mut OverlayAccount> {
         if !account.is_touched() {
-            return;
+            return None;
         }
         let entry = self.accounts.entry(address).or_default();
         if account.is_selfdestructed() {
             entry.storage.clear();
             entry.storage_cleared = true;
             entry.info = None;
-            return;
+            return None;
         }
         if account.is_created() {
             entry.storage.clear();
             entry.storage_cleared = true;
         }
         entry.storage.extend(account.changed_storage_slots().map(|(k, v)| (*k, v.present_value())));
-        entry.info = Some(account.info);
+        Some(entry)
+    }
+
+    /// A slot as this overlay alone knows it: `None` when the pre-state decides.
+    pub fn local_storage(&self, address: Address, slot: U256) -> Option<U256> {
+        let acc = self.accounts.get(&address)?;
+        match acc.storage.get(&slot) {
+            Some(v) => Some(*v),
+            None if acc.storage_cleared || acc.info.is_none() => Some(U256::ZERO),
+            None => None,
+        }
     }
 
     /// The account as the committed state sees it.
@@ -80,14 +108,7 @@ impl Overlay {
 
     /// A storage slot as the committed state sees it.
     pub fn storage(&self, pre: &PreState, address: Address, slot: U256) -> U256 {
-        match self.accounts.get(&address) {
-            Some(acc) => match acc.storage.get(&slot) {
-                Some(v) => *v,
-                None if acc.storage_cleared || acc.info.is_none() => U256::ZERO,
-                None => pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}),
-            },
-            None => pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}),
-        }
+        self.local_storage(address, slot).unwrap_or_else(|| pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}))
     }
 
     /// Adds `amount` to an account's balance (deferred beneficiary fees).

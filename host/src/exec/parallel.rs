@@ -1,17 +1,32 @@
-//! The parallel executor: optimistic execution, validation and in-order commit.
+//! The parallel executor: one committer walking the block in order, and helpers running
+//! stretches of later transactions speculatively on private state.
 //!
-//! Every thread takes the next unexecuted transaction and runs it against the state committed
-//! so far, recording each account and slot it reads. Whichever thread holds the commit lock
-//! commits finished transactions in block order: a transaction whose reads all still hold
-//! commits its writes as is; otherwise it is re-executed on the committed state (which is then
-//! exact). So the output is sequential revm's, whatever the timing.
+//! Thread 0 is the **committer**. It owns the committed state and takes the transactions in
+//! block order. One that nobody has started it executes itself, on the committed state, which
+//! is exact. One that a helper has executed it validates — every value the helper's run read
+//! must still hold — and then commits the helper's writes, or re-executes it if they do not.
+//! So the output is sequential revm's, whatever the timing.
+//!
+//! Every other thread is a **helper**. A helper takes the back half of the longest stretch of
+//! transactions nobody has started (at first: the back half of the block) and executes it in
+//! order on its own overlay over the pre-state, recording what each transaction read and where
+//! from. Helpers share nothing mutable with the committer while they run: no lock on the read
+//! path, only a claim flag and a result slot per transaction. On this project's 2-core machines
+//! a shared, locked view of the committed state cost more than a second core gains.
+//!
+//! Validation is cheap when a helper's stretch stayed consistent: a value the helper read from
+//! its own stretch's earlier writes still holds as long as every one of those transactions was
+//! committed exactly as the helper ran it, so only reads from the pre-state (and of the
+//! beneficiary) are compared. Once one transaction of a stretch is re-executed or corrected,
+//! every later read of that stretch is compared.
 //!
 //! Beneficiary fees are deferred ([`crate::fees`]), so paying the block producer does not make
-//! every transaction conflict. Blocks too small for parallelism to pay run sequentially.
+//! every transaction conflict. Blocks too small for parallelism to pay run sequentially, and
+//! the helpers stop once re-executions pass a third of the block.
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use coevm_kernels::Backend;
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction};
@@ -76,22 +91,14 @@ impl ParallelExecutor {
 
     /// Would this block run in parallel? `gas_hint` is the header's gasUsed when known.
     pub fn goes_parallel(&self, txs: &[TxEnv], gas_hint: Option<u64>) -> bool {
-        self.parallel_plan(txs, gas_hint).is_some()
-    }
-
-    /// For a block that should run in parallel, each transaction's previous one from the same
-    /// sender (see [`previous_same_sender`]); `None` for a block that should run sequentially.
-    fn parallel_plan(&self, txs: &[TxEnv], gas_hint: Option<u64>) -> Option<Vec<Option<usize>>> {
         if self.config.force_parallel {
-            return Some(previous_same_sender(txs));
+            return true;
         }
         let gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
         if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < self.config.min_gas {
-            return None;
+            return false;
         }
-        let after = previous_same_sender(txs);
-        let chained = after.iter().filter(|p| p.is_some()).count();
-        ((chained as f64) <= self.config.max_chained_share * txs.len() as f64).then_some(after)
+        (chained_count(txs) as f64) <= self.config.max_chained_share * txs.len() as f64
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -103,22 +110,24 @@ impl ParallelExecutor {
         backend: &dyn Backend,
         gas_hint: Option<u64>,
     ) -> Result<BlockOutcome, ExecError> {
-        let Some(after) = self.parallel_plan(txs, gas_hint) else {
+        if !self.goes_parallel(txs, gas_hint) {
             return execute_sequential(ctx, txs, pre);
-        };
-        let shared = Shared::new(ctx, txs, pre, after);
-        self.pool.broadcast(|_| shared.work());
-        let commit = shared.commit.into_inner().unwrap_or_else(|p| p.into_inner());
-        if let Some(error) = commit.error {
+        }
+        let shared = Shared::new(ctx, txs, pre, self.config.threads - 1);
+        self.pool.broadcast(|thread| match thread.index() {
+            0 => shared.commit_block(),
+            i => shared.help(i - 1),
+        });
+        let committed = shared.committed_block.into_inner().unwrap_or_else(|p| p.into_inner());
+        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error } =
+            committed.expect("the committer ran");
+        if let Some(error) = error {
             return Err(error);
         }
-        let mut overlay = shared.overlay.into_inner().unwrap_or_else(|p| p.into_inner());
-        let mut stats = commit.stats;
         stats.threads = self.config.threads;
         if !txs.is_empty() {
             // Settle what is still owed to the beneficiary on the backend; a failed device
             // means the CPU does it (the ledger is only cleared on success; the sum is the same).
-            let mut ledger = commit.fees;
             let total = match ledger.settle_on(backend) {
                 Ok((total, _)) => total,
                 Err(e) => {
@@ -128,8 +137,15 @@ impl ParallelExecutor {
             };
             overlay.credit(pre, ctx.block.beneficiary, total);
         }
-        Ok(BlockOutcome { txs: commit.outcomes, state: FinalState::Overlay(overlay), stats })
+        Ok(BlockOutcome { txs: outcomes, state: FinalState::Overlay(overlay), stats })
     }
+}
+
+/// Transactions that follow an earlier one from the same sender: each depends on that one's
+/// nonce and balance, so only one thread can usefully run such a chain.
+fn chained_count(txs: &[TxEnv]) -> usize {
+    let mut senders = revm::primitives::HashSet::<Address>::default();
+    txs.iter().filter(|tx| !senders.insert(tx.caller)).count()
 }
 
 /// A plain value transfer whose only stale read is its recipient's balance commits without
@@ -157,7 +173,7 @@ fn lazy_credit(
         return None;
     }
     let mut seen_recipient = None;
-    for (address, seen) in &reads.accounts {
+    for (address, seen, _) in &reads.accounts {
         if *address == to {
             let seen = (*seen)?;
             if seen.nonce != now.nonce || seen.code_hash != now.code_hash || !non_empty(&seen) {
@@ -168,7 +184,7 @@ fn lazy_credit(
             return None;
         }
     }
-    if reads.storage.iter().any(|(a, s, v)| overlay.storage(pre, *a, *s) != *v) {
+    if reads.storage.iter().any(|(a, s, v, _)| overlay.storage(pre, *a, *s) != *v) {
         return None;
     }
     let seen = seen_recipient?;
@@ -180,18 +196,20 @@ fn lazy_credit(
     Some(Ok((exec, state)))
 }
 
-/// For each transaction, the index of the previous one from the same sender: it depends on
-/// that one's nonce and balance, so running it before that one commits is wasted work.
-fn previous_same_sender(txs: &[TxEnv]) -> Vec<Option<usize>> {
-    let mut last = revm::primitives::HashMap::<Address, usize>::default();
-    txs.iter().enumerate().map(|(i, tx)| last.insert(tx.caller, i)).collect()
+/// Where a read was served from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// The view's own overlay: the committed state, or a helper's own earlier writes.
+    Local,
+    /// The block's pre-state.
+    Pre,
 }
 
-/// Accounts and slots a transaction read, with the values it saw.
+/// Accounts and slots a transaction read, with the values it saw and where they came from.
 #[derive(Debug, Default)]
 struct ReadSet {
-    accounts: Vec<(Address, Option<AccountSummary>)>,
-    storage: Vec<(Address, U256, U256)>,
+    accounts: Vec<(Address, Option<AccountSummary>, Source)>,
+    storage: Vec<(Address, U256, U256, Source)>,
 }
 
 impl ReadSet {
@@ -201,12 +219,18 @@ impl ReadSet {
     }
 
     fn reads_account(&self, address: Address) -> bool {
-        self.accounts.iter().any(|(a, _)| *a == address)
+        self.accounts.iter().any(|(a, _, _)| *a == address)
     }
 
-    fn still_valid(&self, overlay: &Overlay, pre: &PreState) -> bool {
-        self.accounts.iter().all(|(a, seen)| overlay.summary(pre, *a) == *seen)
-            && self.storage.iter().all(|(a, s, v)| overlay.storage(pre, *a, *s) == *v)
+    /// Does any read differ from the committed state? With `trust_local`, reads served by the
+    /// helper's own earlier writes are taken as current (see the module docs); the beneficiary,
+    /// whose committed balance also moves when fees are settled, is always compared.
+    fn stale(&self, committed: &Overlay, pre: &PreState, trust_local: bool, beneficiary: Address) -> bool {
+        let check = |source: Source| !trust_local || source == Source::Pre;
+        self.accounts
+            .iter()
+            .any(|(a, seen, source)| (check(*source) || *a == beneficiary) && committed.summary(pre, *a) != *seen)
+            || self.storage.iter().any(|(a, s, v, source)| check(*source) && committed.storage(pre, *a, *s) != *v)
     }
 }
 
@@ -214,23 +238,23 @@ fn summary(info: &AccountInfo) -> AccountSummary {
     AccountSummary { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash }
 }
 
-/// A transaction's view of the state: committed overlay over the pre-state, reads recorded.
-struct TxView<'a> {
+/// A thread's view of the state: its overlay (the committed state for the committer, private
+/// writes for a helper) over the pre-state, with every read recorded.
+struct View<'a> {
     pre: &'a PreState,
-    overlay: &'a RwLock<Overlay>,
+    overlay: Overlay,
     reads: ReadSet,
 }
 
-fn read_overlay(lock: &RwLock<Overlay>) -> std::sync::RwLockReadGuard<'_, Overlay> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Database for TxView<'_> {
+impl Database for View<'_> {
     type Error = Infallible;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
-        let info = read_overlay(self.overlay).basic(self.pre, address);
-        self.reads.accounts.push((address, info.as_ref().map(summary)));
+        let (info, source) = match self.overlay.accounts.get(&address) {
+            Some(account) => (account.info.clone(), Source::Local),
+            None => (self.pre.basic_ref(address)?, Source::Pre),
+        };
+        self.reads.accounts.push((address, info.as_ref().map(summary), source));
         Ok(info)
     }
 
@@ -240,8 +264,8 @@ impl Database for TxView<'_> {
             return Ok(code);
         }
         // Code deployed earlier in this block (accounts normally carry it; this is the rare path).
-        let overlay = read_overlay(self.overlay);
-        Ok(overlay
+        Ok(self
+            .overlay
             .accounts
             .values()
             .filter_map(|a| a.info.as_ref())
@@ -251,8 +275,11 @@ impl Database for TxView<'_> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Infallible> {
-        let value = read_overlay(self.overlay).storage(self.pre, address, index);
-        self.reads.storage.push((address, index, value));
+        let (value, source) = match self.overlay.local_storage(address, index) {
+            Some(value) => (value, Source::Local),
+            None => (self.pre.storage_ref(address, index)?, Source::Pre),
+        };
+        self.reads.storage.push((address, index, value, source));
         Ok(value)
     }
 
@@ -261,7 +288,7 @@ impl Database for TxView<'_> {
     }
 }
 
-type ViewEvm<'a> = MainnetEvm<MainnetContext<TxView<'a>>>;
+type ViewEvm<'a> = MainnetEvm<MainnetContext<View<'a>>>;
 type TxResult = Result<(ExecutionResult<HaltReason>, EvmState), EVMError<Infallible, InvalidTransaction>>;
 
 /// revm's mainnet handler, minus the beneficiary reward (settled separately, see crate::fees).
@@ -277,80 +304,80 @@ impl<'a> Handler for DeferredFeeHandler<'a> {
     }
 }
 
+/// Runs `tx` on the view, recording its reads afresh.
 fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
+    evm.ctx.journaled_state.database.reads.clear();
     evm.ctx.set_tx(tx.clone());
     let result = DeferredFeeHandler(std::marker::PhantomData).run(evm);
     let state = evm.finalize();
     result.map(|r| (r, state))
 }
 
-/// A speculative execution waiting to be validated.
+/// A helper's execution of one transaction, waiting to be validated.
 struct Speculative {
     result: TxResult,
     reads: ReadSet,
+    /// Which stretch it belongs to (transactions of one stretch are consecutive).
+    stretch: usize,
 }
 
-/// State owned by whichever thread is committing.
-struct CommitState {
-    next: usize,
+/// What the committer hands back.
+struct Committed {
     outcomes: Vec<TxOutcome>,
+    overlay: Overlay,
     fees: FeeLedger,
     stats: ExecStats,
     error: Option<ExecError>,
 }
 
+/// Claim flags: who executes a transaction (helper `h` claims with `FIRST_HELPER + h`).
+const FREE: u32 = 0;
+const COMMITTER: u32 = 1;
+const FIRST_HELPER: u32 = 2;
+
+/// A helper only takes a stretch at least this long: a shorter one is reached by the committer
+/// before the helper's result would be ready.
+const MIN_STRETCH_FREE: usize = 4;
+
 struct Shared<'a> {
     ctx: &'a BlockContext,
     txs: &'a [TxEnv],
     pre: &'a PreState,
-    overlay: RwLock<Overlay>,
-    next_exec: AtomicUsize,
-    slots: Vec<Mutex<Option<Speculative>>>,
-    /// Previous transaction of the same sender, if any.
-    after: Vec<Option<usize>>,
-    /// Transactions sent from or to the beneficiary: they need the settled fees, so only the
-    /// committer runs them.
-    touches_beneficiary: Vec<bool>,
-    /// Transactions left for the committer because their sender's previous one had not committed.
-    deferred: Vec<AtomicBool>,
-    /// How many transactions are committed.
+    claims: Vec<AtomicU32>,
+    ready: Vec<AtomicBool>,
+    results: Vec<Mutex<Option<Speculative>>>,
+    /// Where each helper's current stretch ends; a helper taking over its back half shortens it.
+    ends: Vec<AtomicUsize>,
+    /// Serialises helpers choosing stretches (rare: a few times per block).
+    choosing: Mutex<()>,
+    next_stretch: AtomicUsize,
+    /// Transactions before this index are committed.
     committed: AtomicUsize,
-    /// Set when speculation keeps failing: the rest of the block goes to the committer alone.
-    give_up_speculation: AtomicBool,
-    commit: Mutex<CommitState>,
-    done: AtomicBool,
+    /// Helpers start nothing new: the block is done, failed, or speculation stopped paying.
+    stop: AtomicBool,
+    committed_block: Mutex<Option<Committed>>,
 }
 
 impl<'a> Shared<'a> {
-    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, after: Vec<Option<usize>>) -> Self {
+    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, helpers: usize) -> Self {
         Shared {
             ctx,
             txs,
             pre,
-            overlay: RwLock::new(Overlay::with_capacity(txs.len() * 2 + 16)),
-            next_exec: AtomicUsize::new(0),
-            slots: txs.iter().map(|_| Mutex::new(None)).collect(),
-            after,
-            touches_beneficiary: txs
-                .iter()
-                .map(|t| t.caller == ctx.block.beneficiary || t.kind.to() == Some(&ctx.block.beneficiary))
-                .collect(),
-            deferred: txs.iter().map(|_| AtomicBool::new(false)).collect(),
+            claims: txs.iter().map(|_| AtomicU32::new(FREE)).collect(),
+            ready: txs.iter().map(|_| AtomicBool::new(false)).collect(),
+            results: txs.iter().map(|_| Mutex::new(None)).collect(),
+            ends: (0..helpers).map(|_| AtomicUsize::new(0)).collect(),
+            choosing: Mutex::new(()),
+            next_stretch: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
-            give_up_speculation: AtomicBool::new(false),
-            commit: Mutex::new(CommitState {
-                next: 0,
-                outcomes: Vec::with_capacity(txs.len()),
-                fees: FeeLedger::default(),
-                stats: ExecStats::default(),
-                error: None,
-            }),
-            done: AtomicBool::new(txs.is_empty()),
+            stop: AtomicBool::new(false),
+            committed_block: Mutex::new(None),
         }
     }
 
-    fn new_evm(&self) -> ViewEvm<'_> {
-        let view = TxView { pre: self.pre, overlay: &self.overlay, reads: ReadSet::default() };
+    fn new_evm(&self, overlay: Overlay) -> ViewEvm<'a> {
+        let view = View { pre: self.pre, overlay, reads: ReadSet::default() };
         Context::mainnet()
             .with_db(view)
             .with_cfg(self.ctx.cfg.clone())
@@ -358,113 +385,180 @@ impl<'a> Shared<'a> {
             .build_mainnet()
     }
 
-    /// One thread's loop: commit what is ready, else execute the next transaction.
-    fn work(&self) {
-        let mut evm = self.new_evm();
-        while !self.done.load(Ordering::Acquire) {
-            if let Ok(mut commit) = self.commit.try_lock() {
-                self.commit_ready(&mut commit, &mut evm);
-                if self.done.load(Ordering::Acquire) {
-                    break;
-                }
-            }
-            let index = self.next_exec.fetch_add(1, Ordering::AcqRel);
-            if index < self.txs.len() {
-                let waits = self.after[index].is_some_and(|prev| prev >= self.committed.load(Ordering::Acquire));
-                if waits || self.touches_beneficiary[index] || self.give_up_speculation.load(Ordering::Relaxed) {
-                    self.deferred[index].store(true, Ordering::Release);
-                    continue;
-                }
-                evm.ctx.journaled_state.database.reads.clear();
-                let result = transact(&mut evm, &self.txs[index]);
-                let reads = std::mem::take(&mut evm.ctx.journaled_state.database.reads);
-                *self.slots[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(Speculative { result, reads });
-            } else {
-                std::hint::spin_loop();
-                std::thread::yield_now();
-            }
-        }
+    fn touches_beneficiary(&self, tx: &TxEnv) -> bool {
+        let beneficiary = self.ctx.block.beneficiary;
+        tx.caller == beneficiary || tx.kind.to() == Some(&beneficiary)
     }
 
-    /// Commits, in block order, every transaction whose speculative result is ready.
-    fn commit_ready(&self, commit: &mut CommitState, evm: &mut ViewEvm<'_>) {
+    /// The committer: every transaction in order, executed or validated, then committed.
+    fn commit_block(&self) {
         let beneficiary = self.ctx.block.beneficiary;
-        while commit.next < self.txs.len() {
-            let index = commit.next;
-            let tx = &self.txs[index];
-            let speculative = self.slots[index].lock().unwrap_or_else(|p| p.into_inner()).take();
-            let result = match speculative {
-                Some(spec) => {
-                    if spec.reads.reads_account(beneficiary) && !commit.fees.is_empty() {
-                        self.settle(commit);
-                    }
-                    let overlay = read_overlay(&self.overlay);
-                    if spec.reads.still_valid(&overlay, self.pre) {
-                        spec.result
-                    } else if let Some(fixed) =
-                        lazy_credit(spec.result, &spec.reads, tx, &overlay, self.pre, beneficiary)
-                    {
-                        commit.stats.lazy_credits += 1;
-                        fixed
-                    } else {
-                        drop(overlay);
-                        commit.stats.reexecutions += 1;
-                        self.reexecute(commit, evm, index)
+        let mut evm = self.new_evm(Overlay::with_capacity(self.txs.len() * 2 + 16));
+        let mut fees = FeeLedger::default();
+        let mut stats = ExecStats::default();
+        let mut outcomes = Vec::with_capacity(self.txs.len());
+        let mut error = None;
+        // The stretch in which a transaction was committed otherwise than its helper ran it.
+        let mut inconsistent = usize::MAX;
+        for (index, tx) in self.txs.iter().enumerate() {
+            let mine = self.claims[index].compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            let result = if mine {
+                stats.direct += 1;
+                self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
+            } else {
+                let spec = self.wait_for(index);
+                let view = &mut evm.ctx.journaled_state.database;
+                if spec.reads.reads_account(beneficiary) && !fees.is_empty() {
+                    settle(&mut view.overlay, self.pre, beneficiary, &mut fees, &mut stats);
+                }
+                let trust_local = spec.stretch != inconsistent;
+                match spec.result {
+                    Ok(ok) if !spec.reads.stale(&view.overlay, self.pre, trust_local, beneficiary) => Ok(ok),
+                    result => {
+                        inconsistent = spec.stretch;
+                        match lazy_credit(result, &spec.reads, tx, &view.overlay, self.pre, beneficiary) {
+                            Some(fixed) => {
+                                stats.lazy_credits += 1;
+                                fixed
+                            }
+                            None => {
+                                stats.reexecutions += 1;
+                                self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
+                            }
+                        }
                     }
                 }
-                // Left for us: its sender's previous transaction is now committed.
-                None if self.deferred[index].load(Ordering::Acquire) => {
-                    commit.stats.deferred += 1;
-                    self.reexecute(commit, evm, index)
-                }
-                None => return, // another thread is executing it
             };
             match result {
                 Ok((result, state)) => {
-                    commit.fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
-                    self.overlay.write().unwrap_or_else(|p| p.into_inner()).commit(state);
-                    commit.outcomes.push(TxOutcome::from_result(&result));
+                    fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
+                    evm.ctx.journaled_state.database.overlay.commit(state);
+                    outcomes.push(TxOutcome::from_result(&result));
                 }
                 Err(e) => {
-                    commit.error = Some(ExecError { index, message: e.to_string() });
-                    self.done.store(true, Ordering::Release);
-                    return;
+                    error = Some(ExecError { index, message: e.to_string() });
+                    break;
                 }
             }
-            commit.next += 1;
-            self.committed.store(commit.next, Ordering::Release);
+            self.committed.store(index + 1, Ordering::Release);
             // Mostly re-executing: speculation costs more than it saves on this block.
-            if commit.next >= 16
-                && commit.stats.reexecutions * 3 > commit.next
-                && !self.give_up_speculation.swap(true, Ordering::Relaxed)
-            {
-                commit.stats.gave_up_speculation = true;
+            if index >= 15 && stats.reexecutions * 3 > index + 1 && !stats.gave_up_speculation {
+                stats.gave_up_speculation = true;
+                self.stop.store(true, Ordering::Release);
             }
         }
-        self.done.store(true, Ordering::Release);
+        self.stop.store(true, Ordering::Release);
+        // A helper may still be finishing a transaction it claimed; nobody waits for it.
+        let overlay = std::mem::take(&mut evm.ctx.journaled_state.database.overlay);
+        *self.committed_block.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Committed { outcomes, overlay, fees, stats, error });
     }
 
-    /// Runs `tx` on the committed state (exact, since only the committer writes it).
-    fn reexecute(&self, commit: &mut CommitState, evm: &mut ViewEvm<'_>, index: usize) -> TxResult {
-        let tx = &self.txs[index];
-        if self.touches_beneficiary[index] && !commit.fees.is_empty() {
-            self.settle(commit);
+    /// Runs `tx` on the committed state: exact, provided the beneficiary's fees are settled
+    /// before it reads the beneficiary.
+    fn execute_exact(
+        &self,
+        evm: &mut ViewEvm<'_>,
+        fees: &mut FeeLedger,
+        stats: &mut ExecStats,
+        tx: &TxEnv,
+    ) -> TxResult {
+        let beneficiary = self.ctx.block.beneficiary;
+        if self.touches_beneficiary(tx) && !fees.is_empty() {
+            settle(&mut evm.ctx.journaled_state.database.overlay, self.pre, beneficiary, fees, stats);
         }
-        evm.ctx.journaled_state.database.reads.clear();
         let result = transact(evm, tx);
-        if evm.ctx.journaled_state.database.reads.reads_account(self.ctx.block.beneficiary) && !commit.fees.is_empty() {
+        let view = &mut evm.ctx.journaled_state.database;
+        if view.reads.reads_account(beneficiary) && !fees.is_empty() {
             // It saw the beneficiary without the fees owed: settle them and run it again.
-            self.settle(commit);
-            evm.ctx.journaled_state.database.reads.clear();
+            settle(&mut view.overlay, self.pre, beneficiary, fees, stats);
             return transact(evm, tx);
         }
         result
     }
 
-    /// Credits the deferred fees to the beneficiary now (someone is about to read it).
-    fn settle(&self, commit: &mut CommitState) {
-        let total = commit.fees.settle_cpu();
-        self.overlay.write().unwrap_or_else(|p| p.into_inner()).credit(self.pre, self.ctx.block.beneficiary, total);
-        commit.stats.fee_settlements += 1;
+    /// The helper's result for a transaction a helper claimed (it is being executed or done).
+    fn wait_for(&self, index: usize) -> Speculative {
+        let mut spins = 0u32;
+        while !self.ready[index].load(Ordering::Acquire) {
+            // Spin briefly (a helper is mid-transaction on another core), then yield in case
+            // there are more threads than cores.
+            spins += 1;
+            if spins < 256 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        self.results[index].lock().unwrap_or_else(|p| p.into_inner()).take().expect("a ready result is stored")
     }
+
+    /// A helper: take a stretch, execute it speculatively, repeat while there is one to take.
+    fn help(&self, helper: usize) {
+        let mut evm = self.new_evm(Overlay::with_capacity(64));
+        let claim = FIRST_HELPER + helper as u32;
+        while !self.stop.load(Ordering::Acquire) {
+            let Some(start) = self.choose_stretch(helper) else { return };
+            let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
+            evm.ctx.journaled_state.database.overlay.clear();
+            let mut index = start;
+            while index < self.ends[helper].load(Ordering::Acquire) && !self.stop.load(Ordering::Relaxed) {
+                if self.claims[index].compare_exchange(FREE, claim, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                    break; // the committer (or another helper) got here first
+                }
+                let result = transact(&mut evm, &self.txs[index]);
+                let view = &mut evm.ctx.journaled_state.database;
+                if let Ok((_, state)) = &result {
+                    view.overlay.commit_ref(state);
+                }
+                let reads = std::mem::take(&mut view.reads);
+                *self.results[index].lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Speculative { result, reads, stretch });
+                self.ready[index].store(true, Ordering::Release);
+                index += 1;
+            }
+        }
+    }
+
+    /// Picks the back half of the longest run of unclaimed transactions ahead of the committer,
+    /// shortens the stretch of the helper heading into it, and returns its first index.
+    fn choose_stretch(&self, helper: usize) -> Option<usize> {
+        let _choosing = self.choosing.lock().unwrap_or_else(|p| p.into_inner());
+        let from = self.committed.load(Ordering::Acquire) + 1;
+        let (mut best, mut run_start) = ((0, 0), None);
+        for index in from..=self.txs.len() {
+            let free = index < self.txs.len() && self.claims[index].load(Ordering::Acquire) == FREE;
+            match (free, run_start) {
+                (true, None) => run_start = Some(index),
+                (false, Some(start)) => {
+                    if index - start > best.1 - best.0 {
+                        best = (start, index);
+                    }
+                    run_start = None;
+                }
+                _ => {}
+            }
+        }
+        let (start, end) = best;
+        if end - start < MIN_STRETCH_FREE {
+            return None;
+        }
+        let middle = start + (end - start) / 2;
+        // The helper whose stretch runs into this one stops at its middle.
+        if let Some(owner) = self.claims[start - 1].load(Ordering::Acquire).checked_sub(FIRST_HELPER) {
+            let owner = &self.ends[owner as usize];
+            if owner.load(Ordering::Acquire) > start {
+                owner.store(middle, Ordering::Release);
+            }
+        }
+        self.ends[helper].store(end, Ordering::Release);
+        Some(middle)
+    }
+}
+
+/// Credits the deferred fees to the beneficiary now (someone is about to read it).
+fn settle(committed: &mut Overlay, pre: &PreState, beneficiary: Address, fees: &mut FeeLedger, stats: &mut ExecStats) {
+    let total = fees.settle_cpu();
+    committed.credit(pre, beneficiary, total);
+    stats.fee_settlements += 1;
 }
