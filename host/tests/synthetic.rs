@@ -84,3 +84,24 @@ fn self_destructs_then_payments_to_the_destroyed_accounts() {
         .count();
     assert_eq!(destroyed, 8);
 }
+
+/// Many seeds, odd thread counts: helpers' stretches start, end and get split at different
+/// places, and re-executions land in the middle of stretches whose later transactions read
+/// what the re-executed one wrote.
+#[test]
+fn conflicting_workloads_over_many_seeds_and_thread_counts() {
+    let backend = CpuBackend::new(1);
+    for workload in [Workload::Swaps, Workload::Erc20, Workload::Mixed, Workload::SelfDestructs, Workload::Deposits] {
+        for seed in 1..=4 {
+            let block = build(workload, 400, seed);
+            let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
+            for threads in [2, 3, 5] {
+                let executor = ParallelExecutor::new(ParallelConfig::always_parallel(threads));
+                let outcome = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid");
+                if let Some(diff) = outcome.first_difference(&oracle, &block.pre) {
+                    panic!("{} seed {seed}, {threads} threads: {diff}", block.name);
+                }
+            }
+        }
+    }
+}

@@ -108,7 +108,8 @@ impl Overlay {
 
     /// A storage slot as the committed state sees it.
     pub fn storage(&self, pre: &PreState, address: Address, slot: U256) -> U256 {
-        self.local_storage(address, slot).unwrap_or_else(|| pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}))
+        self.local_storage(address, slot)
+            .unwrap_or_else(|| pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}))
     }
 
     /// Adds `amount` to an account's balance (deferred beneficiary fees).

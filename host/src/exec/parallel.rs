@@ -32,7 +32,7 @@ use coevm_kernels::Backend;
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction};
 use revm::context::{ContextSetters, TxEnv};
 use revm::handler::{FrameResult, Handler, MainnetContext, MainnetEvm};
-use revm::primitives::{Address, B256, U256};
+use revm::primitives::{Address, B256, KECCAK_EMPTY, U256};
 use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
@@ -169,7 +169,7 @@ fn lazy_credit(
     }
     let now = overlay.summary(pre, to)?;
     let non_empty = |a: &AccountSummary| !a.balance.is_zero() || a.nonce != 0;
-    if now.code_hash != revm::primitives::KECCAK_EMPTY || !non_empty(&now) {
+    if now.code_hash != KECCAK_EMPTY || !non_empty(&now) {
         return None;
     }
     let mut seen_recipient = None;
@@ -222,15 +222,21 @@ impl ReadSet {
         self.accounts.iter().any(|(a, _, _)| *a == address)
     }
 
-    /// Does any read differ from the committed state? With `trust_local`, reads served by the
-    /// helper's own earlier writes are taken as current (see the module docs); the beneficiary,
-    /// whose committed balance also moves when fees are settled, is always compared.
+    /// Does any read differ from the committed state? A read served by the pre-state is stale
+    /// only if the committed state has since written that account or slot (one lookup, no
+    /// pre-state access). With `trust_local`, reads served by the helper's own earlier writes
+    /// are taken as current (see the module docs); the beneficiary, whose committed balance
+    /// also moves when fees are settled, is always compared.
     fn stale(&self, committed: &Overlay, pre: &PreState, trust_local: bool, beneficiary: Address) -> bool {
-        let check = |source: Source| !trust_local || source == Source::Pre;
-        self.accounts
-            .iter()
-            .any(|(a, seen, source)| (check(*source) || *a == beneficiary) && committed.summary(pre, *a) != *seen)
-            || self.storage.iter().any(|(a, s, v, source)| check(*source) && committed.storage(pre, *a, *s) != *v)
+        let account_stale = |(address, seen, source): &(Address, Option<AccountSummary>, Source)| match source {
+            Source::Pre => committed.accounts.get(address).is_some_and(|a| a.info.as_ref().map(summary) != *seen),
+            Source::Local => (!trust_local || *address == beneficiary) && committed.summary(pre, *address) != *seen,
+        };
+        let slot_stale = |(address, slot, seen, source): &(Address, U256, U256, Source)| match source {
+            Source::Pre => committed.local_storage(*address, *slot).is_some_and(|v| v != *seen),
+            Source::Local => !trust_local && committed.storage(pre, *address, *slot) != *seen,
+        };
+        self.accounts.iter().any(account_stale) || self.storage.iter().any(slot_stale)
     }
 }
 
@@ -346,6 +352,8 @@ struct Shared<'a> {
     claims: Vec<AtomicU32>,
     ready: Vec<AtomicBool>,
     results: Vec<Mutex<Option<Speculative>>>,
+    /// Running sum of each transaction's estimated cost (see [`estimated_cost`]).
+    cost_prefix: Vec<f64>,
     /// Where each helper's current stretch ends; a helper taking over its back half shortens it.
     ends: Vec<AtomicUsize>,
     /// Serialises helpers choosing stretches (rare: a few times per block).
@@ -367,6 +375,12 @@ impl<'a> Shared<'a> {
             claims: txs.iter().map(|_| AtomicU32::new(FREE)).collect(),
             ready: txs.iter().map(|_| AtomicBool::new(false)).collect(),
             results: txs.iter().map(|_| Mutex::new(None)).collect(),
+            cost_prefix: std::iter::once(0.0)
+                .chain(txs.iter().scan(0.0, |sum, tx| {
+                    *sum += estimated_cost(tx, pre);
+                    Some(*sum)
+                }))
+                .collect(),
             ends: (0..helpers).map(|_| AtomicUsize::new(0)).collect(),
             choosing: Mutex::new(()),
             next_stretch: AtomicUsize::new(0),
@@ -401,7 +415,8 @@ impl<'a> Shared<'a> {
         // The stretch in which a transaction was committed otherwise than its helper ran it.
         let mut inconsistent = usize::MAX;
         for (index, tx) in self.txs.iter().enumerate() {
-            let mine = self.claims[index].compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            let mine =
+                self.claims[index].compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
             let result = if mine {
                 stats.direct += 1;
                 self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
@@ -520,8 +535,9 @@ impl<'a> Shared<'a> {
         }
     }
 
-    /// Picks the back half of the longest run of unclaimed transactions ahead of the committer,
-    /// shortens the stretch of the helper heading into it, and returns its first index.
+    /// Picks the back half (by estimated cost) of the longest run of unclaimed transactions
+    /// ahead of the committer, shortens the stretch of the helper heading into it, and returns
+    /// its first index.
     fn choose_stretch(&self, helper: usize) -> Option<usize> {
         let _choosing = self.choosing.lock().unwrap_or_else(|p| p.into_inner());
         let from = self.committed.load(Ordering::Acquire) + 1;
@@ -543,7 +559,9 @@ impl<'a> Shared<'a> {
         if end - start < MIN_STRETCH_FREE {
             return None;
         }
-        let middle = start + (end - start) / 2;
+        let half = (self.cost_prefix[start] + self.cost_prefix[end]) / 2.0;
+        let middle = self.cost_prefix[start..end].partition_point(|&c| c < half) + start;
+        let middle = middle.clamp(start + 1, end - 1);
         // The helper whose stretch runs into this one stops at its middle.
         if let Some(owner) = self.claims[start - 1].load(Ordering::Acquire).checked_sub(FIRST_HELPER) {
             let owner = &self.ends[owner as usize];
@@ -554,6 +572,14 @@ impl<'a> Shared<'a> {
         self.ends[helper].store(end, Ordering::Release);
         Some(middle)
     }
+}
+
+/// A guess at what executing `tx` costs, before running it: its gas limit, or 21,000 for a
+/// plain transfer to an account without code.
+fn estimated_cost(tx: &TxEnv, pre: &PreState) -> f64 {
+    let to_code = |to: &Address| pre.account(to).is_some_and(|a| a.code_hash != KECCAK_EMPTY && !a.code_hash.is_zero());
+    let plain_transfer = tx.data.is_empty() && tx.kind.to().is_some_and(|to| !to_code(to));
+    if plain_transfer { 21_000.0 } else { tx.gas_limit as f64 }
 }
 
 /// Credits the deferred fees to the beneficiary now (someone is about to read it).
