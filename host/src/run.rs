@@ -90,25 +90,22 @@ pub fn run_block(
     let txs = tx_envs(block);
     let label = |e: crate::exec::ExecError| anyhow::anyhow!("block {}: {e}", block.header.number);
 
-    let mut sequential_time = Duration::MAX;
-    let mut sequential = None;
+    // Alternate the two executors, so that drift on the machine (other load, clock changes)
+    // hits both alike; keep the fastest run of each.
+    let (mut sequential_time, mut parallel_time) = (Duration::MAX, Duration::MAX);
+    let (mut sequential, mut parallel) = (None, None);
     for _ in 0..options.repeat.max(1) {
         let start = Instant::now();
         let outcome = execute_sequential(&ctx, &txs, &pre).map_err(label)?;
         sequential_time = sequential_time.min(start.elapsed());
         sequential = Some(outcome);
-    }
-    let sequential = sequential.expect("ran at least once");
 
-    let mut parallel_time = Duration::MAX;
-    let mut parallel = None;
-    for _ in 0..options.repeat.max(1) {
         let start = Instant::now();
         let outcome = executor.execute(&ctx, &txs, &pre, backend, Some(block.header.gas_used)).map_err(label)?;
         parallel_time = parallel_time.min(start.elapsed());
         parallel = Some(outcome);
     }
-    let parallel = parallel.expect("ran at least once");
+    let (sequential, parallel) = (sequential.expect("ran at least once"), parallel.expect("ran at least once"));
     let mismatch = parallel.first_difference(&sequential, &pre);
     let checks = check_header(block, ctx.spec, &parallel.txs, backend)?;
 
