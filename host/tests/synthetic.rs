@@ -105,3 +105,29 @@ fn conflicting_workloads_over_many_seeds_and_thread_counts() {
         }
     }
 }
+
+/// The beneficiary is a contract that self-destructs when called (Shanghai rules): the fee of the
+/// transaction that destroys it is burned with it, later fees recreate it, and a block whose
+/// last transaction destroys it leaves it destroyed.
+#[test]
+fn beneficiary_that_self_destructs() {
+    let backend = CpuBackend::new(1);
+    for seed in 1..=3 {
+        let mut block = build(Workload::SelfDestructs, 120, seed);
+        let target = |tx: &revm::context::TxEnv| tx.kind.to().copied().filter(|_| tx.data.is_empty());
+        let beneficiary = block.txs.iter().find_map(target).expect("a call to a self-destructing contract");
+        block.ctx.block.beneficiary = beneficiary;
+        // Its first call destroys it: end a block there too.
+        let first_call = block.txs.iter().position(|tx| target(tx) == Some(beneficiary)).expect("called");
+        for txs in [&block.txs[..], &block.txs[..=first_call]] {
+            let oracle = execute_sequential(&block.ctx, txs, &block.pre).expect("valid block");
+            for threads in [1, 2, 3] {
+                let executor = ParallelExecutor::new(ParallelConfig::always_parallel(threads));
+                let outcome = executor.execute(&block.ctx, txs, &block.pre, &backend, None).expect("valid block");
+                if let Some(diff) = outcome.first_difference(&oracle, &block.pre) {
+                    panic!("seed {seed}, {} txs, {threads} threads: {diff}", txs.len());
+                }
+            }
+        }
+    }
+}

@@ -76,7 +76,8 @@ pub struct ParallelExecutor {
 }
 
 impl ParallelExecutor {
-    pub fn new(config: ParallelConfig) -> Self {
+    pub fn new(mut config: ParallelConfig) -> Self {
+        config.threads = config.threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .thread_name(|i| format!("coevm-exec-{i}"))
@@ -125,7 +126,11 @@ impl ParallelExecutor {
             return Err(error);
         }
         stats.threads = self.config.threads;
-        if !txs.is_empty() {
+        // Nothing owed to a beneficiary that self-destructed (its last fee burned with it): it
+        // stays destroyed, as in sequential revm, rather than coming back empty.
+        let destroyed = overlay.accounts.get(&ctx.block.beneficiary).is_some_and(|a| a.info.is_none());
+        let nothing_owed = txs.is_empty() || (destroyed && ledger.is_empty());
+        if !nothing_owed {
             // Settle what is still owed to the beneficiary on the backend; a failed device
             // means the CPU does it (the ledger is only cleared on success; the sum is the same).
             let total = match ledger.settle_on(backend) {
@@ -164,7 +169,8 @@ fn lazy_credit(
 ) -> Option<TxResult> {
     let Ok((exec, mut state)) = result else { return None };
     let to = *tx.kind.to()?;
-    if to == tx.caller || to == beneficiary || !exec.is_success() {
+    // An EIP-7702 authorisation could give the recipient code that reads its balance.
+    if to == tx.caller || to == beneficiary || !exec.is_success() || !tx.authorization_list.is_empty() {
         return None;
     }
     let now = overlay.summary(pre, to)?;
@@ -189,7 +195,10 @@ fn lazy_credit(
     }
     let seen = seen_recipient?;
     let account = state.get_mut(&to)?;
-    if account.info.balance != seen.balance + tx.value || !account.storage.is_empty() {
+    if account.info.balance != seen.balance + tx.value
+        || !account.storage.is_empty()
+        || account.info.code_hash != KECCAK_EMPTY
+    {
         return None;
     }
     account.info.balance = now.balance + tx.value;
@@ -446,7 +455,11 @@ impl<'a> Shared<'a> {
             };
             match result {
                 Ok((result, state)) => {
-                    fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
+                    // revm pays the fee into a beneficiary that self-destructed in this very
+                    // transaction, and the self-destruct then wipes it: the fee is burned.
+                    if !state.get(&beneficiary).is_some_and(|a| a.is_selfdestructed()) {
+                        fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
+                    }
                     evm.ctx.journaled_state.database.overlay.commit(state);
                     outcomes.push(TxOutcome::from_result(&result));
                 }
@@ -521,7 +534,12 @@ impl<'a> Shared<'a> {
                 if self.claims[index].compare_exchange(FREE, claim, Ordering::AcqRel, Ordering::Acquire).is_err() {
                     break; // the committer (or another helper) got here first
                 }
-                let result = transact(&mut evm, &self.txs[index]);
+                // A panic must not leave the committer waiting for this result: publish it as a
+                // failed speculation (the committer then executes the transaction itself) and stop.
+                let run =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(&mut evm, &self.txs[index])));
+                let panicked = run.is_err();
+                let result = run.unwrap_or_else(|_| Err(EVMError::Custom("speculative execution panicked".into())));
                 let view = &mut evm.ctx.journaled_state.database;
                 if let Ok((_, state)) = &result {
                     view.overlay.commit_ref(state);
@@ -530,6 +548,9 @@ impl<'a> Shared<'a> {
                 *self.results[index].lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(Speculative { result, reads, stretch });
                 self.ready[index].store(true, Ordering::Release);
+                if panicked {
+                    return;
+                }
                 index += 1;
             }
         }
