@@ -409,18 +409,18 @@ fn cmd_synthetic(
     let executor =
         ParallelExecutor::new(ParallelConfig { force_parallel: true, ..ParallelConfig::with_threads(threads) });
     let backend = coevm_kernels::cpu::CpuBackend::new(threads);
-    let best = |f: &mut dyn FnMut() -> anyhow::Result<coevm_host::exec::BlockOutcome>| -> anyhow::Result<_> {
-        let mut fastest = Duration::MAX;
-        let mut last = None;
-        for _ in 0..repeat.max(1) {
-            let start = Instant::now();
-            last = Some(f()?);
-            fastest = fastest.min(start.elapsed());
-        }
-        Ok((last.expect("ran"), fastest))
-    };
-    let (seq, seq_time) = best(&mut || Ok(coevm_host::exec::execute_sequential(&block.ctx, &block.txs, &block.pre)?))?;
-    let (par, par_time) = best(&mut || Ok(executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None)?))?;
+    // Alternate the executors (as `coevm run` does) and keep the fastest run of each.
+    let (mut seq_time, mut par_time) = (Duration::MAX, Duration::MAX);
+    let (mut seq, mut par) = (None, None);
+    for _ in 0..repeat.max(1) {
+        let start = Instant::now();
+        seq = Some(coevm_host::exec::execute_sequential(&block.ctx, &block.txs, &block.pre)?);
+        seq_time = seq_time.min(start.elapsed());
+        let start = Instant::now();
+        par = Some(executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None)?);
+        par_time = par_time.min(start.elapsed());
+    }
+    let (seq, par) = (seq.expect("ran"), par.expect("ran"));
     let gas = seq.gas_used() as f64;
     println!("{} · {:.1} Mgas · {threads} threads", block.name, gas / 1e6);
     println!("sequential {:>9.2} ms {:>8.0} Mgas/s", seq_time.as_secs_f64() * 1e3, gas / seq_time.as_secs_f64() / 1e6);

@@ -67,8 +67,11 @@ pub struct ExecStats {
     /// Plain transfers committed with their recipient's balance brought up to date, instead of
     /// being re-executed (see `lazy_credit` in exec/parallel.rs).
     pub lazy_credits: usize,
-    /// Re-executions passed a third of the block: the rest ran on the committer alone.
+    /// Re-executions passed a third of the block, or helpers' stretches kept going stale: the
+    /// rest ran on the committer alone.
     pub gave_up_speculation: bool,
+    /// Helper stretches abandoned because their first results already conflicted.
+    pub abandoned_stretches: usize,
     /// Transactions the committer executed itself on the committed state (no helper had
     /// started them); the others were executed by helpers and validated.
     pub direct: usize,

@@ -20,9 +20,13 @@
 //! beneficiary) are compared. Once one transaction of a stretch is re-executed or corrected,
 //! every later read of that stretch is compared.
 //!
+//! Every 32 transactions it executes itself, the committer also probes the first results of
+//! each helper's stretch against its partly committed state: a stretch whose sample already
+//! conflicts is abandoned (the helper takes another), and two abandoned stretches, or
+//! re-executions passing a third of the block, end speculation for the block.
+//!
 //! Beneficiary fees are deferred ([`crate::fees`]), so paying the block producer does not make
-//! every transaction conflict. Blocks too small for parallelism to pay run sequentially, and
-//! the helpers stop once re-executions pass a third of the block.
+//! every transaction conflict. Blocks too small for parallelism to pay run sequentially.
 
 use std::convert::Infallible;
 use std::sync::Mutex;
@@ -238,7 +242,7 @@ impl ReadSet {
     /// also moves when fees are settled, is always compared.
     fn stale(&self, committed: &Overlay, pre: &PreState, trust_local: bool, beneficiary: Address) -> bool {
         let account_stale = |(address, seen, source): &(Address, Option<AccountSummary>, Source)| match source {
-            Source::Pre => committed.accounts.get(address).is_some_and(|a| a.info.as_ref().map(summary) != *seen),
+            Source::Pre => written_otherwise(committed, address, seen),
             Source::Local => (!trust_local || *address == beneficiary) && committed.summary(pre, *address) != *seen,
         };
         let slot_stale = |(address, slot, seen, source): &(Address, U256, U256, Source)| match source {
@@ -247,6 +251,24 @@ impl ReadSet {
         };
         self.accounts.iter().any(account_stale) || self.storage.iter().any(slot_stale)
     }
+
+    /// A guess, ahead of time, that a result will be stale when the committer gets to it: the
+    /// partly committed state has written something it read, with a different value. (A value
+    /// from the helper's own earlier write that the committed state also wrote means those
+    /// earlier transactions conflicted too.) A plain transfer's recipient does not count: the
+    /// committer credits it lazily.
+    fn conflicts_with(&self, committed: &Overlay, tx: &TxEnv) -> bool {
+        let lazy = tx.data.is_empty().then(|| tx.kind.to()).flatten();
+        self.accounts
+            .iter()
+            .any(|(address, seen, _)| Some(address) != lazy && written_otherwise(committed, address, seen))
+            || self.storage.iter().any(|(a, s, seen, _)| committed.local_storage(*a, *s).is_some_and(|v| v != *seen))
+    }
+}
+
+/// Has the committed state written `address` with something other than `seen`?
+fn written_otherwise(committed: &Overlay, address: &Address, seen: &Option<AccountSummary>) -> bool {
+    committed.accounts.get(address).is_some_and(|a| a.info.as_ref().map(summary) != *seen)
 }
 
 fn summary(info: &AccountInfo) -> AccountSummary {
@@ -354,6 +376,13 @@ const FIRST_HELPER: u32 = 2;
 /// before the helper's result would be ready.
 const MIN_STRETCH_FREE: usize = 4;
 
+/// The committer probes the helpers' stretches after every this many transactions it executes.
+const PROBE_EVERY: usize = 32;
+/// Results probed at the start of a stretch.
+const PROBE_SAMPLE: usize = 4;
+/// Abandoned stretches after which a block stops speculating.
+const MAX_ABANDONED: usize = 2;
+
 struct Shared<'a> {
     ctx: &'a BlockContext,
     txs: &'a [TxEnv],
@@ -365,6 +394,10 @@ struct Shared<'a> {
     cost_prefix: Vec<f64>,
     /// Where each helper's current stretch ends; a helper taking over its back half shortens it.
     ends: Vec<AtomicUsize>,
+    /// Each helper's current stretch: its id and first transaction.
+    current: Vec<Mutex<Option<(usize, usize)>>>,
+    /// A stretch id the committer told each helper to abandon (see [`Shared::probe`]).
+    abandon: Vec<AtomicUsize>,
     /// Serialises helpers choosing stretches (rare: a few times per block).
     choosing: Mutex<()>,
     next_stretch: AtomicUsize,
@@ -391,6 +424,8 @@ impl<'a> Shared<'a> {
                 }))
                 .collect(),
             ends: (0..helpers).map(|_| AtomicUsize::new(0)).collect(),
+            current: (0..helpers).map(|_| Mutex::new(None)).collect(),
+            abandon: (0..helpers).map(|_| AtomicUsize::new(usize::MAX)).collect(),
             choosing: Mutex::new(()),
             next_stretch: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
@@ -423,6 +458,7 @@ impl<'a> Shared<'a> {
         let mut error = None;
         // The stretch in which a transaction was committed otherwise than its helper ran it.
         let mut inconsistent = usize::MAX;
+        let mut since_probe = 0;
         for (index, tx) in self.txs.iter().enumerate() {
             let mine =
                 self.claims[index].compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
@@ -469,6 +505,13 @@ impl<'a> Shared<'a> {
                 }
             }
             self.committed.store(index + 1, Ordering::Release);
+            if mine {
+                since_probe += 1;
+                if since_probe == PROBE_EVERY {
+                    since_probe = 0;
+                    self.probe(&evm.ctx.journaled_state.database.overlay, index + 1, &mut stats);
+                }
+            }
             // Mostly re-executing: speculation costs more than it saves on this block.
             if index >= 15 && stats.reexecutions * 3 > index + 1 && !stats.gave_up_speculation {
                 stats.gave_up_speculation = true;
@@ -528,9 +571,13 @@ impl<'a> Shared<'a> {
         while !self.stop.load(Ordering::Acquire) {
             let Some(start) = self.choose_stretch(helper) else { return };
             let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
+            *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, start));
             evm.ctx.journaled_state.database.overlay.clear();
             let mut index = start;
-            while index < self.ends[helper].load(Ordering::Acquire) && !self.stop.load(Ordering::Relaxed) {
+            while index < self.ends[helper].load(Ordering::Acquire)
+                && !self.stop.load(Ordering::Relaxed)
+                && self.abandon[helper].load(Ordering::Relaxed) != stretch
+            {
                 if self.claims[index].compare_exchange(FREE, claim, Ordering::AcqRel, Ordering::Acquire).is_err() {
                     break; // the committer (or another helper) got here first
                 }
@@ -552,6 +599,38 @@ impl<'a> Shared<'a> {
                     return;
                 }
                 index += 1;
+            }
+        }
+    }
+
+    /// Looks ahead at the first results of each helper's stretch: when all of them conflict
+    /// already with the partly committed state, they will be stale when the committer gets
+    /// there, so the helper abandons the stretch instead of spending memory bandwidth on work
+    /// that will be redone; after [`MAX_ABANDONED`] such stretches the block stops speculating.
+    fn probe(&self, committed: &Overlay, next: usize, stats: &mut ExecStats) {
+        for (helper, current) in self.current.iter().enumerate() {
+            let Some((stretch, start)) = *current.lock().unwrap_or_else(|p| p.into_inner()) else { continue };
+            if start <= next || self.abandon[helper].load(Ordering::Relaxed) == stretch {
+                continue;
+            }
+            let sample = start..(start + PROBE_SAMPLE).min(self.txs.len());
+            let all_conflict = sample.len() == PROBE_SAMPLE
+                && sample.into_iter().all(|index| {
+                    if !self.ready[index].load(Ordering::Acquire) {
+                        return false;
+                    }
+                    let slot = self.results[index].lock().unwrap_or_else(|p| p.into_inner());
+                    slot.as_ref().is_some_and(|spec| {
+                        spec.result.is_err() || spec.reads.conflicts_with(committed, &self.txs[index])
+                    })
+                });
+            if all_conflict {
+                self.abandon[helper].store(stretch, Ordering::Relaxed);
+                stats.abandoned_stretches += 1;
+                if stats.abandoned_stretches >= MAX_ABANDONED {
+                    stats.gave_up_speculation = true;
+                    self.stop.store(true, Ordering::Release);
+                }
             }
         }
     }
