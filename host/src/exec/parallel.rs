@@ -83,8 +83,9 @@ impl ParallelExecutor {
     pub fn new(mut config: ParallelConfig) -> Self {
         config.threads = config.threads.max(1);
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(config.threads)
-            .thread_name(|i| format!("coevm-exec-{i}"))
+            // The calling thread is the committer; the pool holds the helpers.
+            .num_threads((config.threads - 1).max(1))
+            .thread_name(|i| format!("coevm-helper-{i}"))
             .build()
             .expect("spawning executor threads");
         Self { config, pool }
@@ -119,9 +120,14 @@ impl ParallelExecutor {
             return execute_sequential(ctx, txs, pre);
         }
         let shared = Shared::new(ctx, txs, pre, self.config.threads - 1);
-        self.pool.broadcast(|thread| match thread.index() {
-            0 => shared.commit_block(),
-            i => shared.help(i - 1),
+        // The committer runs on the calling thread, so it starts at once; helpers join as their
+        // threads wake up (tens of microseconds: a fair share of a small block).
+        self.pool.in_place_scope(|scope| {
+            for helper in 0..self.config.threads - 1 {
+                let shared = &shared;
+                scope.spawn(move |_| shared.help(helper));
+            }
+            shared.commit_block();
         });
         let committed = shared.committed_block.into_inner().unwrap_or_else(|p| p.into_inner());
         let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error } =
@@ -392,6 +398,8 @@ struct Shared<'a> {
     results: Vec<Mutex<Option<Speculative>>>,
     /// Running sum of each transaction's estimated cost (see [`estimated_cost`]).
     cost_prefix: Vec<f64>,
+    /// Each helper's first stretch, fixed before any thread starts (see [`Shared::new`]).
+    first: Vec<std::ops::Range<usize>>,
     /// Where each helper's current stretch ends; a helper taking over its back half shortens it.
     ends: Vec<AtomicUsize>,
     /// Each helper's current stretch: its id and first transaction.
@@ -410,6 +418,23 @@ struct Shared<'a> {
 
 impl<'a> Shared<'a> {
     fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, helpers: usize) -> Self {
+        let cost_prefix: Vec<f64> = std::iter::once(0.0)
+            .chain(txs.iter().scan(0.0, |sum, tx| {
+                *sum += estimated_cost(tx, pre);
+                Some(*sum)
+            }))
+            .collect();
+        // The block split into equal estimated cost, one part per thread: the committer starts
+        // on the first and helper h on part h + 1. Fixing this before the threads start keeps it
+        // independent of how fast a helper wakes up (which stretch a helper runs decides which
+        // of its results go stale, so a split that moved with wake-up latency made a block's
+        // time vary from run to run).
+        let total = cost_prefix.last().copied().unwrap_or(0.0);
+        let boundary = |part: usize| {
+            let target = total * part as f64 / (helpers + 1) as f64;
+            cost_prefix.partition_point(|&c| c < target).min(txs.len())
+        };
+        let first = (0..helpers).map(|h| boundary(h + 1).max(1)..boundary(h + 2).max(1)).collect();
         Shared {
             ctx,
             txs,
@@ -417,12 +442,8 @@ impl<'a> Shared<'a> {
             claims: txs.iter().map(|_| AtomicU32::new(FREE)).collect(),
             ready: txs.iter().map(|_| AtomicBool::new(false)).collect(),
             results: txs.iter().map(|_| Mutex::new(None)).collect(),
-            cost_prefix: std::iter::once(0.0)
-                .chain(txs.iter().scan(0.0, |sum, tx| {
-                    *sum += estimated_cost(tx, pre);
-                    Some(*sum)
-                }))
-                .collect(),
+            cost_prefix,
+            first,
             ends: (0..helpers).map(|_| AtomicUsize::new(0)).collect(),
             current: (0..helpers).map(|_| Mutex::new(None)).collect(),
             abandon: (0..helpers).map(|_| AtomicUsize::new(usize::MAX)).collect(),
@@ -568,8 +589,19 @@ impl<'a> Shared<'a> {
     fn help(&self, helper: usize) {
         let mut evm = self.new_evm(Overlay::with_capacity(64));
         let claim = FIRST_HELPER + helper as u32;
+        let mut stretches = 0;
         while !self.stop.load(Ordering::Acquire) {
-            let Some(start) = self.choose_stretch(helper) else { return };
+            let first = &self.first[helper];
+            let start = if stretches == 0 && first.len() >= MIN_STRETCH_FREE {
+                self.ends[helper].store(first.end, Ordering::Release);
+                first.start
+            } else {
+                match self.choose_stretch(helper) {
+                    Some(start) => start,
+                    None => return,
+                }
+            };
+            stretches += 1;
             let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
             *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, start));
             evm.ctx.journaled_state.database.overlay.clear();
