@@ -1,15 +1,16 @@
 //! The parallel executor: one committer walking the block in order, and helpers running
 //! stretches of later transactions speculatively on private state.
 //!
-//! Thread 0 is the **committer**. It owns the committed state and takes the transactions in
-//! block order. One that nobody has started it executes itself, on the committed state, which
+//! The calling thread is the **committer** (so a block starts without waiting for a pool thread
+//! to wake). It owns the committed state and takes the transactions in block order. One that nobody has started it executes itself, on the committed state, which
 //! is exact. One that a helper has executed it validates — every value the helper's run read
 //! must still hold — and then commits the helper's writes, or re-executes it if they do not.
 //! So the output is sequential revm's, whatever the timing.
 //!
-//! Every other thread is a **helper**. A helper takes the back half of the longest stretch of
-//! transactions nobody has started (at first: the back half of the block) and executes it in
-//! order on its own overlay over the pre-state, recording what each transaction read and where
+//! The pool's threads are **helpers**. A helper starts on a part of the block fixed before any
+//! thread runs (the block cut into equal estimated cost, one part per thread; the committer
+//! starts on the first), then takes the back half of the longest stretch of transactions nobody
+//! has started. It executes each stretch in order on its own overlay over the pre-state, recording what each transaction read and where
 //! from. Helpers share nothing mutable with the committer while they run: no lock on the read
 //! path, only a claim flag and a result slot per transaction. On this project's 2-core machines
 //! a shared, locked view of the committed state cost more than a second core gains.
