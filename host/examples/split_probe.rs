@@ -1,7 +1,10 @@
 //! The ceiling of splitting a block in two on this machine: both halves executed at the same
-//! time, each on its own `CacheDB` over the pre-state — no validation, no merge, no
-//! re-execution (so the second half's results are not the block's). Not an executor; an upper
-//! bound for any two-way split (docs/PERFORMANCE.md).
+//! time by plain revm, with perfect knowledge and no overhead — the first half on a `CacheDB`
+//! over the pre-state, the second on a `CacheDB` over the exact state the first half leaves
+//! (computed beforehand, untimed), so every transaction runs exactly as in sequential
+//! execution; no validation, no merge. The cut is where the halves' measured sequential times
+//! are equal. Not an executor: an upper bound for any executor that splits a block in two on
+//! two cores (docs/PERFORMANCE.md).
 //!
 //! Usage: cargo run --release -p coevm-host --example split_probe -- DATA_DIR... [synthetic:WORKLOAD]...
 
@@ -14,40 +17,79 @@ use coevm_host::state::PreState;
 use coevm_host::synthetic::{Workload, build};
 use revm::context::TxEnv;
 use revm::database::CacheDB;
-use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use revm::{Context, DatabaseRef, ExecuteCommitEvm, MainBuilder, MainContext};
 
-/// Plain revm over `txs`; invalid transactions (the second half's nonces) are skipped.
-fn run(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) {
+/// Plain revm over `txs` on `base`; returns the state it leaves.
+fn run<DB: DatabaseRef>(ctx: &BlockContext, txs: &[TxEnv], base: DB) -> CacheDB<DB>
+where
+    DB::Error: std::fmt::Debug,
+{
     let mut evm = Context::mainnet()
-        .with_db(CacheDB::new(pre))
+        .with_db(CacheDB::new(base))
         .with_cfg(ctx.cfg.clone())
         .with_block(ctx.block.clone())
         .build_mainnet();
     for tx in txs {
-        let _ = evm.transact_commit(tx.clone());
+        evm.transact_commit(tx.clone()).expect("valid transaction: both halves run on their exact state");
     }
+    evm.ctx.journaled_state.database
 }
 
-fn fastest(mut f: impl FnMut()) -> Duration {
+/// The fastest of 9 runs; what a run returns is dropped outside the timing (as `coevm run`
+/// drops the executors' final state outside it).
+fn fastest<T>(mut f: impl FnMut() -> T) -> Duration {
     (0..9)
         .map(|_| {
             let start = Instant::now();
-            f();
-            start.elapsed()
+            let kept = f();
+            let elapsed = start.elapsed();
+            drop(kept);
+            elapsed
         })
         .min()
         .expect("ran")
 }
 
+/// Where to cut `txs` so both halves take the same time: each transaction timed in a
+/// sequential run (best of 9), the cut at half the total.
+fn balanced_cut(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> usize {
+    let mut best = vec![Duration::MAX; txs.len()];
+    for _ in 0..9 {
+        let mut evm = Context::mainnet()
+            .with_db(CacheDB::new(pre))
+            .with_cfg(ctx.cfg.clone())
+            .with_block(ctx.block.clone())
+            .build_mainnet();
+        for (tx, best) in txs.iter().zip(&mut best) {
+            let start = Instant::now();
+            let _ = evm.transact_commit(tx.clone());
+            *best = (*best).min(start.elapsed());
+        }
+    }
+    let total: Duration = best.iter().sum();
+    let mut sum = Duration::ZERO;
+    best.iter()
+        .position(|t| {
+            sum += *t;
+            sum * 2 >= total
+        })
+        .map_or(txs.len() / 2, |i| i + 1)
+        .clamp(1, txs.len().saturating_sub(1).max(1))
+}
+
 fn probe(name: &str, ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, pool: &rayon::ThreadPool) -> f64 {
     let whole = fastest(|| run(ctx, txs, pre));
-    let (first, second) = txs.split_at(txs.len() / 2);
+    let (first, second) = txs.split_at(balanced_cut(ctx, txs, pre));
+    // The exact state between the halves, read-only while both run.
+    let middle = run(ctx, first, pre);
     // As the executor does: the first half on the calling thread, the second on a pool thread.
     let split = fastest(|| {
-        pool.in_place_scope(|scope| {
-            scope.spawn(|_| run(ctx, second, pre));
-            run(ctx, first, pre);
-        })
+        let second_state = std::sync::Mutex::new(None);
+        let first_state = pool.in_place_scope(|scope| {
+            scope.spawn(|_| *second_state.lock().expect("unpoisoned") = Some(run(ctx, second, &middle)));
+            run(ctx, first, pre)
+        });
+        (first_state, second_state)
     });
     let speedup = whole.as_secs_f64() / split.as_secs_f64();
     println!("{name:>24} {:>6} txs  whole {whole:>10.2?}  halves at once {split:>10.2?}  {speedup:.2}×", txs.len());

@@ -53,9 +53,14 @@ pub struct ParallelConfig {
     pub threads: usize,
     /// Blocks with fewer transactions run sequentially.
     pub min_txs: usize,
-    /// Blocks whose gas (header gasUsed, or the sum of gas limits) is below this run sequentially:
-    /// measured on the 45 mainnet blocks, those under ~4 Mgas (< 1 ms) never gained.
+    /// Blocks before London whose gas (header gasUsed, or the sum of gas limits) is below this
+    /// run sequentially: measured on the 45 mainnet blocks, those under ~4 Mgas (there 0.1–0.8
+    /// ms) never gained.
     pub min_gas: u64,
+    /// The same bar from London on, where a unit of gas buys far more work (this machine runs
+    /// those blocks at 3–4 Mgas/ms, older ones at 10–25): London-era blocks of 1.6–3.4 Mgas
+    /// (0.5–1.6 ms) gained 1.1–1.2× forced parallel.
+    pub min_gas_since_london: u64,
     /// Blocks where more than this share of transactions follow an earlier one from the same
     /// sender run sequentially: those form chains only one thread can execute.
     pub max_chained_share: f64,
@@ -65,12 +70,26 @@ pub struct ParallelConfig {
 
 impl ParallelConfig {
     pub fn with_threads(threads: usize) -> Self {
-        Self { threads: threads.max(1), min_txs: 8, min_gas: 4_000_000, max_chained_share: 0.6, force_parallel: false }
+        Self {
+            threads: threads.max(1),
+            min_txs: 8,
+            min_gas: 4_000_000,
+            min_gas_since_london: 1_500_000,
+            max_chained_share: 0.6,
+            force_parallel: false,
+        }
     }
 
     /// Forces the parallel path for any block (tests).
     pub fn always_parallel(threads: usize) -> Self {
-        Self { threads: threads.max(1), min_txs: 0, min_gas: 0, max_chained_share: 1.0, force_parallel: true }
+        Self {
+            threads: threads.max(1),
+            min_txs: 0,
+            min_gas: 0,
+            min_gas_since_london: 0,
+            max_chained_share: 1.0,
+            force_parallel: true,
+        }
     }
 }
 
@@ -97,12 +116,17 @@ impl ParallelExecutor {
     }
 
     /// Would this block run in parallel? `gas_hint` is the header's gasUsed when known.
-    pub fn goes_parallel(&self, txs: &[TxEnv], gas_hint: Option<u64>) -> bool {
+    pub fn goes_parallel(&self, ctx: &BlockContext, txs: &[TxEnv], gas_hint: Option<u64>) -> bool {
         if self.config.force_parallel {
             return true;
         }
         let gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
-        if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < self.config.min_gas {
+        let min_gas = if ctx.spec.is_enabled_in(revm::primitives::hardfork::SpecId::LONDON) {
+            self.config.min_gas_since_london
+        } else {
+            self.config.min_gas
+        };
+        if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < min_gas {
             return false;
         }
         (chained_count(txs) as f64) <= self.config.max_chained_share * txs.len() as f64
@@ -117,7 +141,7 @@ impl ParallelExecutor {
         backend: &dyn Backend,
         gas_hint: Option<u64>,
     ) -> Result<BlockOutcome, ExecError> {
-        if !self.goes_parallel(txs, gas_hint) {
+        if !self.goes_parallel(ctx, txs, gas_hint) {
             return execute_sequential(ctx, txs, pre);
         }
         let shared = Shared::new(ctx, txs, pre, self.config.threads - 1);
