@@ -77,9 +77,22 @@ fn balanced_cut(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> usize {
         .clamp(1, txs.len().saturating_sub(1).max(1))
 }
 
+fn gas_cut(txs: &[TxEnv]) -> usize {
+    let total: u64 = txs.iter().map(|t| t.gas_limit).sum();
+    let mut sum = 0;
+    txs.iter()
+        .position(|t| {
+            sum += t.gas_limit;
+            sum * 2 >= total
+        })
+        .map_or(txs.len() / 2, |i| i + 1)
+        .clamp(1, txs.len() - 1)
+}
+
 fn probe(name: &str, ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, pool: &rayon::ThreadPool) -> f64 {
     let whole = fastest(|| run(ctx, txs, pre));
-    let (first, second) = txs.split_at(balanced_cut(ctx, txs, pre));
+    let cut = if std::env::var_os("SPLIT_BY_GAS").is_some() { gas_cut(txs) } else { balanced_cut(ctx, txs, pre) };
+    let (first, second) = txs.split_at(cut);
     // The exact state between the halves, read-only while both run.
     let middle = run(ctx, first, pre);
     // As the executor does: the first half on the calling thread, the second on a pool thread.

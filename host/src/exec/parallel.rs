@@ -469,9 +469,10 @@ impl<'a> Shared<'a> {
             results: txs.iter().map(|_| Mutex::new(None)).collect(),
             cost_prefix,
             first,
-            ends: (0..helpers).map(|_| AtomicUsize::new(0)).collect(),
-            current: (0..helpers).map(|_| Mutex::new(None)).collect(),
-            abandon: (0..helpers).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+            // One more slot than helpers: the committer's, when it takes a stretch itself.
+            ends: (0..=helpers).map(|_| AtomicUsize::new(0)).collect(),
+            current: (0..=helpers).map(|_| Mutex::new(None)).collect(),
+            abandon: (0..=helpers).map(|_| AtomicUsize::new(usize::MAX)).collect(),
             choosing: Mutex::new(()),
             next_stretch: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
@@ -505,6 +506,7 @@ impl<'a> Shared<'a> {
         // The stretch in which a transaction was committed otherwise than its helper ran it.
         let mut inconsistent = usize::MAX;
         let mut since_probe = 0;
+        let mut spare = None;
         for (index, tx) in self.txs.iter().enumerate() {
             let mine =
                 self.claims[index].compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
@@ -512,7 +514,7 @@ impl<'a> Shared<'a> {
                 stats.direct += 1;
                 self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
             } else {
-                let spec = self.wait_for(index);
+                let spec = self.wait_for(index, &mut spare);
                 let view = &mut evm.ctx.journaled_state.database;
                 if spec.reads.reads_account(beneficiary) && !fees.is_empty() {
                     settle(&mut view.overlay, self.pre, beneficiary, &mut fees, &mut stats);
@@ -595,9 +597,24 @@ impl<'a> Shared<'a> {
     }
 
     /// The helper's result for a transaction a helper claimed (it is being executed or done).
-    fn wait_for(&self, index: usize) -> Speculative {
+    ///
+    /// Rather than wait for a helper that is behind, the committer takes the back half of what
+    /// nobody has started yet (the helper keeps the front) and runs it as a stretch itself, on
+    /// `spare`, its own private overlay.
+    fn wait_for(&self, index: usize, spare: &mut Option<ViewEvm<'a>>) -> Speculative {
         let mut spins = 0u32;
         while !self.ready[index].load(Ordering::Acquire) {
+            if spins == 0 && !self.stop.load(Ordering::Relaxed) {
+                let me = self.committer_as_helper();
+                if let Some(start) = self.choose_stretch(me) {
+                    let evm = spare.get_or_insert_with(|| self.new_evm(Overlay::with_capacity(64)));
+                    let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
+                    if !self.run_stretch(me, stretch, start, evm) {
+                        *spare = None;
+                    }
+                    continue;
+                }
+            }
             // Spin briefly (a helper is mid-transaction on another core), then yield in case
             // there are more threads than cores.
             spins += 1;
@@ -613,7 +630,6 @@ impl<'a> Shared<'a> {
     /// A helper: take a stretch, execute it speculatively, repeat while there is one to take.
     fn help(&self, helper: usize) {
         let mut evm = self.new_evm(Overlay::with_capacity(64));
-        let claim = FIRST_HELPER + helper as u32;
         let mut stretches = 0;
         while !self.stop.load(Ordering::Acquire) {
             let first = &self.first[helper];
@@ -629,35 +645,51 @@ impl<'a> Shared<'a> {
             stretches += 1;
             let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
             *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, start));
-            evm.ctx.journaled_state.database.overlay.clear();
-            let mut index = start;
-            while index < self.ends[helper].load(Ordering::Acquire)
-                && !self.stop.load(Ordering::Relaxed)
-                && self.abandon[helper].load(Ordering::Relaxed) != stretch
-            {
-                if self.claims[index].compare_exchange(FREE, claim, Ordering::AcqRel, Ordering::Acquire).is_err() {
-                    break; // the committer (or another helper) got here first
-                }
-                // A panic must not leave the committer waiting for this result: publish it as a
-                // failed speculation (the committer then executes the transaction itself) and stop.
-                let run =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(&mut evm, &self.txs[index])));
-                let panicked = run.is_err();
-                let result = run.unwrap_or_else(|_| Err(EVMError::Custom("speculative execution panicked".into())));
-                let view = &mut evm.ctx.journaled_state.database;
-                if let Ok((_, state)) = &result {
-                    view.overlay.commit_ref(state);
-                }
-                let reads = std::mem::take(&mut view.reads);
-                *self.results[index].lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Speculative { result, reads, stretch });
-                self.ready[index].store(true, Ordering::Release);
-                if panicked {
-                    return;
-                }
-                index += 1;
+            if !self.run_stretch(helper, stretch, start, &mut evm) {
+                return;
             }
         }
+    }
+
+    /// Executes transactions from `start` on, in order, on `evm`'s private overlay (cleared
+    /// first), until the taker's stretch end, a transaction someone else claimed, or a stop.
+    /// `taker` is a helper, or [`Shared::committer_as_helper`]. Returns false after a panic.
+    fn run_stretch(&self, taker: usize, stretch: usize, start: usize, evm: &mut ViewEvm<'a>) -> bool {
+        let claim = FIRST_HELPER + taker as u32;
+        evm.ctx.journaled_state.database.overlay.clear();
+        let mut index = start;
+        while index < self.ends[taker].load(Ordering::Acquire)
+            && !self.stop.load(Ordering::Relaxed)
+            && self.abandon[taker].load(Ordering::Relaxed) != stretch
+        {
+            if self.claims[index].compare_exchange(FREE, claim, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                break; // the committer (or another helper) got here first
+            }
+            // A panic must not leave the committer waiting for this result: publish it as a
+            // failed speculation (the committer then executes the transaction itself) and stop.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(evm, &self.txs[index])));
+            let panicked = run.is_err();
+            let result = run.unwrap_or_else(|_| Err(EVMError::Custom("speculative execution panicked".into())));
+            let view = &mut evm.ctx.journaled_state.database;
+            if let Ok((_, state)) = &result {
+                view.overlay.commit_ref(state);
+            }
+            let reads = std::mem::take(&mut view.reads);
+            *self.results[index].lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Speculative { result, reads, stretch });
+            self.ready[index].store(true, Ordering::Release);
+            if panicked {
+                return false;
+            }
+            index += 1;
+        }
+        true
+    }
+
+    /// The committer's slot among the stretch takers: it takes a stretch itself when the next
+    /// transaction is a helper's and still running, rather than wait.
+    fn committer_as_helper(&self) -> usize {
+        self.first.len()
     }
 
     /// Looks ahead at the first results of each helper's stretch: when all of them conflict
