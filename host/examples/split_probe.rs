@@ -7,6 +7,7 @@
 //! two cores (docs/PERFORMANCE.md).
 //!
 //! Usage: cargo run --release -p coevm-host --example split_probe -- DATA_DIR... [synthetic:WORKLOAD]...
+//! With `SPLIT_BY_GAS=1` the cut is at half the gas limits instead (what the executor can know).
 
 use std::time::{Duration, Instant};
 

@@ -10,7 +10,8 @@
 //! The pool's threads are **helpers**. A helper starts on a part of the block fixed before any
 //! thread runs (the block cut into equal estimated cost, one part per thread; the committer
 //! starts on the first), then takes the back half of the longest stretch of transactions nobody
-//! has started. It executes each stretch in order on its own overlay over the pre-state, recording what each transaction read and where
+//! has started (the committer does the same rather than wait for a helper that is behind). It
+//! executes each stretch in order on its own overlay over the pre-state, recording what each transaction read and where
 //! from. Helpers share nothing mutable with the committer while they run: no lock on the read
 //! path, only a claim flag and a result slot per transaction. On this project's 2-core machines
 //! a shared, locked view of the committed state cost more than a second core gains.
