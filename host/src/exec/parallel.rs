@@ -1,20 +1,22 @@
 //! The parallel executor: one committer walking the block in order, and helpers running
 //! stretches of later transactions speculatively on private state.
 //!
-//! The calling thread is the **committer** (so a block starts without waiting for a pool thread
-//! to wake). It owns the committed state and takes the transactions in block order. One that nobody has started it executes itself, on the committed state, which
-//! is exact. One that a helper has executed it validates — every value the helper's run read
-//! must still hold — and then commits the helper's writes, or re-executes it if they do not.
-//! So the output is sequential revm's, whatever the timing.
+//! The calling thread is the **committer** (so a block starts without waiting for a pool
+//! thread to wake). It owns the committed state and takes the transactions in block order. One
+//! that nobody has started it executes itself, on the committed state, which is exact. One that
+//! a helper has executed it validates — every value the helper's run read must still hold — and
+//! then commits the helper's writes, or re-executes it if they do not. So the output is
+//! sequential revm's, whatever the timing.
 //!
 //! The pool's threads are **helpers**. A helper starts on a part of the block fixed before any
 //! thread runs (the block cut into equal estimated cost, one part per thread; the committer
 //! starts on the first), then takes the back half of the longest stretch of transactions nobody
 //! has started (the committer does the same rather than wait for a helper that is behind). It
-//! executes each stretch in order on its own overlay over the pre-state, recording what each transaction read and where
-//! from. Helpers share nothing mutable with the committer while they run: no lock on the read
-//! path, only a claim flag and a result slot per transaction. On this project's 2-core machines
-//! a shared, locked view of the committed state cost more than a second core gains.
+//! executes each stretch in order on its own overlay over the pre-state, recording what each
+//! transaction read and where from. Helpers share nothing mutable with the committer while they
+//! run: no lock on the read path, only a claim flag and a result slot per transaction. On this
+//! project's 2-core machines a shared, locked view of the committed state cost more than a
+//! second core gains.
 //!
 //! Validation is cheap when a helper's stretch stayed consistent: a value the helper read from
 //! its own stretch's earlier writes still holds as long as every one of those transactions was
@@ -148,16 +150,14 @@ impl ParallelExecutor {
         let shared = Shared::new(ctx, txs, pre, self.config.threads - 1);
         // The committer runs on the calling thread, so it starts at once; helpers join as their
         // threads wake up (tens of microseconds: a fair share of a small block).
-        self.pool.in_place_scope(|scope| {
+        let committed = self.pool.in_place_scope(|scope| {
             for helper in 0..self.config.threads - 1 {
                 let shared = &shared;
                 scope.spawn(move |_| shared.help(helper));
             }
-            shared.commit_block();
+            shared.commit_block()
         });
-        let committed = shared.committed_block.into_inner().unwrap_or_else(|p| p.into_inner());
-        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error } =
-            committed.expect("the committer ran");
+        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error } = committed;
         if let Some(error) = error {
             return Err(error);
         }
@@ -439,7 +439,6 @@ struct Shared<'a> {
     committed: AtomicUsize,
     /// Helpers start nothing new: the block is done, failed, or speculation stopped paying.
     stop: AtomicBool,
-    committed_block: Mutex<Option<Committed>>,
 }
 
 impl<'a> Shared<'a> {
@@ -478,7 +477,6 @@ impl<'a> Shared<'a> {
             next_stretch: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
-            committed_block: Mutex::new(None),
         }
     }
 
@@ -497,7 +495,7 @@ impl<'a> Shared<'a> {
     }
 
     /// The committer: every transaction in order, executed or validated, then committed.
-    fn commit_block(&self) {
+    fn commit_block(&self) -> Committed {
         let beneficiary = self.ctx.block.beneficiary;
         let mut evm = self.new_evm(Overlay::with_capacity(self.txs.len() * 2 + 16));
         let mut fees = FeeLedger::default();
@@ -568,10 +566,9 @@ impl<'a> Shared<'a> {
             }
         }
         self.stop.store(true, Ordering::Release);
-        // A helper may still be finishing a transaction it claimed; nobody waits for it.
+        // Helpers stop before their next transaction; the scope in `execute` waits for them.
         let overlay = std::mem::take(&mut evm.ctx.journaled_state.database.overlay);
-        *self.committed_block.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Committed { outcomes, overlay, fees, stats, error });
+        Committed { outcomes, overlay, fees, stats, error }
     }
 
     /// Runs `tx` on the committed state: exact, provided the beneficiary's fees are settled
