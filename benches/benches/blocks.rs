@@ -17,8 +17,11 @@ use coevm_host::synthetic::{Workload, build};
 use coevm_kernels::cpu::CpuBackend;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-fn executors() -> Vec<(usize, ParallelExecutor)> {
-    [1, 2].into_iter().map(|t| (t, ParallelExecutor::new(ParallelConfig::always_parallel(t)))).collect()
+/// Executors at 1 and 2 threads: as `coevm run` configures them (`forced: false`: small blocks
+/// and one-sender chains stay sequential), or always taking the parallel path.
+fn executors(forced: bool) -> Vec<(usize, ParallelExecutor)> {
+    let config = |t| if forced { ParallelConfig::always_parallel(t) } else { ParallelConfig::with_threads(t) };
+    [1, 2].into_iter().map(|t| (t, ParallelExecutor::new(config(t)))).collect()
 }
 
 fn real_blocks(c: &mut Criterion) {
@@ -26,7 +29,7 @@ fn real_blocks(c: &mut Criterion) {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/mainnet"));
     let backend = ResilientBackend::new(Arc::new(CpuBackend::new(1)), 1);
-    let executors = executors();
+    let executors = executors(false);
     let mut group = c.benchmark_group("mainnet");
     for dir in discover_blocks(&data).expect("block directory") {
         let block = load_block(&dir).expect("valid block");
@@ -51,7 +54,7 @@ fn real_blocks(c: &mut Criterion) {
 fn synthetic_blocks(c: &mut Criterion) {
     let txs: usize = std::env::var("COEVM_BENCH_TXS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let backend = CpuBackend::new(1);
-    let executors = executors();
+    let executors = executors(true);
     let mut group = c.benchmark_group("synthetic");
     group.sample_size(10);
     for workload in [Workload::Transfers, Workload::Deposits, Workload::Erc20, Workload::Swaps] {
