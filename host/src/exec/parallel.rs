@@ -613,13 +613,16 @@ impl<'a> Shared<'a> {
                     continue;
                 }
             }
-            // Spin briefly (a helper is mid-transaction on another core), then yield in case
-            // there are more threads than cores.
+            // Spin briefly (a helper is mid-transaction on another core), then yield, then sleep:
+            // with more threads than cores the helper may be waiting for this very core, and a
+            // yielding committer does not reliably hand it over.
             spins += 1;
             if spins < 256 {
                 std::hint::spin_loop();
-            } else {
+            } else if spins < 320 {
                 std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(20));
             }
         }
         self.results[index].lock().unwrap_or_else(|p| p.into_inner()).take().expect("a ready result is stored")
