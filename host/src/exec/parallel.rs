@@ -185,7 +185,7 @@ impl ParallelExecutor {
 /// Transactions that follow an earlier one from the same sender: each depends on that one's
 /// nonce and balance, so only one thread can usefully run such a chain.
 fn chained_count(txs: &[TxEnv]) -> usize {
-    let mut senders = revm::primitives::HashSet::<Address>::default();
+    let mut senders = revm::primitives::HashSet::<Address>::with_capacity_and_hasher(txs.len(), Default::default());
     txs.iter().filter(|tx| !senders.insert(tx.caller)).count()
 }
 
@@ -308,11 +308,16 @@ fn summary(info: &AccountInfo) -> AccountSummary {
 }
 
 /// A thread's view of the state: its overlay (the committed state for the committer, private
-/// writes for a helper) over the pre-state, with every read recorded.
+/// writes for a helper) over the pre-state. A helper's view records every read (for
+/// validation); the committer's exact executions need only know whether the beneficiary was read.
 struct View<'a> {
     pre: &'a PreState,
     overlay: Overlay,
+    /// Record every read in `reads` (speculative runs).
+    record: bool,
     reads: ReadSet,
+    beneficiary: Address,
+    read_beneficiary: bool,
 }
 
 impl Database for View<'_> {
@@ -323,7 +328,10 @@ impl Database for View<'_> {
             Some(account) => (account.info.clone(), Source::Local),
             None => (self.pre.basic_ref(address)?, Source::Pre),
         };
-        self.reads.accounts.push((address, info.as_ref().map(summary), source));
+        if self.record {
+            self.reads.accounts.push((address, info.as_ref().map(summary), source));
+        }
+        self.read_beneficiary |= address == self.beneficiary;
         Ok(info)
     }
 
@@ -348,7 +356,9 @@ impl Database for View<'_> {
             Some(value) => (value, Source::Local),
             None => (self.pre.storage_ref(address, index)?, Source::Pre),
         };
-        self.reads.storage.push((address, index, value, source));
+        if self.record {
+            self.reads.storage.push((address, index, value, source));
+        }
         Ok(value)
     }
 
@@ -375,7 +385,9 @@ impl<'a> Handler for DeferredFeeHandler<'a> {
 
 /// Runs `tx` on the view, recording its reads afresh.
 fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
-    evm.ctx.journaled_state.database.reads.clear();
+    let view = &mut evm.ctx.journaled_state.database;
+    view.reads.clear();
+    view.read_beneficiary = false;
     evm.ctx.set_tx(tx.clone());
     let result = DeferredFeeHandler(std::marker::PhantomData).run(evm);
     let state = evm.finalize();
@@ -480,8 +492,11 @@ impl<'a> Shared<'a> {
         }
     }
 
-    fn new_evm(&self, overlay: Overlay) -> ViewEvm<'a> {
-        let view = View { pre: self.pre, overlay, reads: ReadSet::default() };
+    /// An EVM over `overlay`; `record`: keep every read for validation (speculative runs).
+    fn new_evm(&self, overlay: Overlay, record: bool) -> ViewEvm<'a> {
+        let beneficiary = self.ctx.block.beneficiary;
+        let view =
+            View { pre: self.pre, overlay, record, reads: ReadSet::default(), beneficiary, read_beneficiary: false };
         Context::mainnet()
             .with_db(view)
             .with_cfg(self.ctx.cfg.clone())
@@ -497,7 +512,7 @@ impl<'a> Shared<'a> {
     /// The committer: every transaction in order, executed or validated, then committed.
     fn commit_block(&self) -> Committed {
         let beneficiary = self.ctx.block.beneficiary;
-        let mut evm = self.new_evm(Overlay::with_capacity(self.txs.len() * 2 + 16));
+        let mut evm = self.new_evm(Overlay::with_capacity(self.txs.len() * 2 + 16), false);
         let mut fees = FeeLedger::default();
         let mut stats = ExecStats::default();
         let mut outcomes = Vec::with_capacity(self.txs.len());
@@ -586,7 +601,7 @@ impl<'a> Shared<'a> {
         }
         let result = transact(evm, tx);
         let view = &mut evm.ctx.journaled_state.database;
-        if view.reads.reads_account(beneficiary) && !fees.is_empty() {
+        if view.read_beneficiary && !fees.is_empty() {
             // It saw the beneficiary without the fees owed: settle them and run it again.
             settle(&mut view.overlay, self.pre, beneficiary, fees, stats);
             return transact(evm, tx);
@@ -605,7 +620,7 @@ impl<'a> Shared<'a> {
             if spins == 0 && !self.stop.load(Ordering::Relaxed) {
                 let me = self.committer_as_helper();
                 if let Some(start) = self.choose_stretch(me) {
-                    let evm = spare.get_or_insert_with(|| self.new_evm(Overlay::with_capacity(64)));
+                    let evm = spare.get_or_insert_with(|| self.new_evm(Overlay::with_capacity(64), true));
                     let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
                     if !self.run_stretch(me, stretch, start, evm) {
                         *spare = None;
@@ -630,7 +645,7 @@ impl<'a> Shared<'a> {
 
     /// A helper: take a stretch, execute it speculatively, repeat while there is one to take.
     fn help(&self, helper: usize) {
-        let mut evm = self.new_evm(Overlay::with_capacity(64));
+        let mut evm = self.new_evm(Overlay::with_capacity(64), true);
         let mut stretches = 0;
         while !self.stop.load(Ordering::Acquire) {
             let first = &self.first[helper];
