@@ -132,7 +132,8 @@ impl ParallelExecutor {
         if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < min_gas {
             return false;
         }
-        (chained_count(txs) as f64) <= self.config.max_chained_share * txs.len() as f64
+        let limit = (self.config.max_chained_share * txs.len() as f64) as usize;
+        !more_chained_than(txs, limit)
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -182,11 +183,16 @@ impl ParallelExecutor {
     }
 }
 
-/// Transactions that follow an earlier one from the same sender: each depends on that one's
-/// nonce and balance, so only one thread can usefully run such a chain.
-fn chained_count(txs: &[TxEnv]) -> usize {
+/// Do more than `limit` transactions follow an earlier one from the same sender? Each such
+/// transaction depends on that one's nonce and balance, so only one thread can usefully run
+/// such a chain. Stops counting at the limit (a block of one sender's chain answers early).
+fn more_chained_than(txs: &[TxEnv], limit: usize) -> bool {
     let mut senders = revm::primitives::HashSet::<Address>::with_capacity_and_hasher(txs.len(), Default::default());
-    txs.iter().filter(|tx| !senders.insert(tx.caller)).count()
+    let mut chained = 0;
+    txs.iter().any(|tx| {
+        chained += usize::from(!senders.insert(tx.caller));
+        chained > limit
+    })
 }
 
 /// A plain value transfer whose only stale read is its recipient's balance commits without
