@@ -120,9 +120,11 @@ impl<T: StreamPorts> Device<T> {
     }
 }
 
+/// `StreamPorts` for a design with the common 64-bit valid/ready bus; `[generics]` are the
+/// impl's parameters, the block drives the design's extra input fields from the beat.
 macro_rules! stream_ports {
-    ($ty:ty, $unit:expr, |$s:ident, $b:ident| $drive_bytes:block) => {
-        impl StreamPorts for $ty {
+    ([$($generics:tt)*] $ty:ty, $unit:expr, |$s:ident, $b:ident| $drive_bytes:block) => {
+        impl<$($generics)*> StreamPorts for $ty {
             const UNIT: &'static str = $unit;
             fn set_clock(&mut self, high: bool) {
                 self.clock.next = Clock { clk: high };
@@ -153,33 +155,9 @@ macro_rules! stream_ports {
     };
 }
 
-stream_ports!(Keccak256Core, "keccak256", |s, b| {
+stream_ports!([] Keccak256Core, "keccak256", |s, b| {
     s.in_bytes.next = (b.bytes as u64).into();
     s.in_last.next = b.last;
 });
-stream_ports!(Alu256, "alu256", |_s, _b| {});
-
-impl<const K: usize> StreamPorts for StorageLookup<K> {
-    const UNIT: &'static str = "storage";
-    fn set_clock(&mut self, high: bool) {
-        self.clock.next = Clock { clk: high };
-    }
-    fn drive(&mut self, beat: Option<Beat>) {
-        match beat {
-            Some(b) => {
-                self.in_data.next = b.data.into();
-                self.in_valid.next = true;
-            }
-            None => self.in_valid.next = false,
-        }
-    }
-    fn in_ready(&self) -> bool {
-        self.in_ready.val()
-    }
-    fn set_out_ready(&mut self, ready: bool) {
-        self.out_ready.next = ready;
-    }
-    fn output(&self) -> Option<(u64, bool)> {
-        if self.out_valid.val() { Some((self.out_data.val().to_u64(), self.out_last.val())) } else { None }
-    }
-}
+stream_ports!([] Alu256, "alu256", |_s, _b| {});
+stream_ports!([const K: usize] StorageLookup<K>, "storage", |_s, _b| {});
