@@ -403,24 +403,16 @@ fn cmd_synthetic(
     threads: Option<usize>,
     repeat: usize,
 ) -> anyhow::Result<bool> {
-    use std::time::{Duration, Instant};
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let block = coevm_host::synthetic::build(workload, txs, 1);
     let executor =
         ParallelExecutor::new(ParallelConfig { force_parallel: true, ..ParallelConfig::with_threads(threads) });
     let backend = coevm_kernels::cpu::CpuBackend::new(threads);
-    // Alternate the executors (as `coevm run` does) and keep the fastest run of each.
-    let (mut seq_time, mut par_time) = (Duration::MAX, Duration::MAX);
-    let (mut seq, mut par) = (None, None);
-    for _ in 0..repeat.max(1) {
-        let start = Instant::now();
-        seq = Some(coevm_host::exec::execute_sequential(&block.ctx, &block.txs, &block.pre)?);
-        seq_time = seq_time.min(start.elapsed());
-        let start = Instant::now();
-        par = Some(executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None)?);
-        par_time = par_time.min(start.elapsed());
-    }
-    let (seq, par) = (seq.expect("ran"), par.expect("ran"));
+    let [(seq, seq_time), (par, par_time)] = coevm_host::run::time_alternately(
+        repeat,
+        || coevm_host::exec::execute_sequential(&block.ctx, &block.txs, &block.pre),
+        || executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None),
+    )?;
     let gas = seq.gas_used() as f64;
     println!("{} · {:.1} Mgas · {threads} threads", block.name, gas / 1e6);
     println!("sequential {:>9.2} ms {:>8.0} Mgas/s", seq_time.as_secs_f64() * 1e3, gas / seq_time.as_secs_f64() / 1e6);

@@ -66,6 +66,29 @@ impl Default for RunOptions {
     }
 }
 
+/// Runs the sequential and the parallel executor `repeat` times (at least once), alternately,
+/// so that drift on the machine (other load, clock changes) hits both alike. Returns the last
+/// outcome and the fastest time of each, sequential first.
+pub fn time_alternately<T, E>(
+    repeat: usize,
+    mut sequential: impl FnMut() -> Result<T, E>,
+    mut parallel: impl FnMut() -> Result<T, E>,
+) -> Result<[(T, Duration); 2], E> {
+    fn once<T, E>(run: &mut impl FnMut() -> Result<T, E>, best: &mut (Option<T>, Duration)) -> Result<(), E> {
+        let start = Instant::now();
+        let outcome = run()?;
+        best.1 = best.1.min(start.elapsed());
+        best.0 = Some(outcome);
+        Ok(())
+    }
+    let (mut seq, mut par) = ((None, Duration::MAX), (None, Duration::MAX));
+    for _ in 0..repeat.max(1) {
+        once(&mut sequential, &mut seq)?;
+        once(&mut parallel, &mut par)?;
+    }
+    Ok([seq, par].map(|(outcome, fastest)| (outcome.expect("ran at least once"), fastest)))
+}
+
 /// Loads and runs the block in `dir`.
 pub fn run_block_dir(
     dir: &Path,
@@ -90,22 +113,13 @@ pub fn run_block(
     let txs = tx_envs(block);
     let label = |e: crate::exec::ExecError| anyhow::anyhow!("block {}: {e}", block.header.number);
 
-    // Alternate the two executors, so that drift on the machine (other load, clock changes)
-    // hits both alike; keep the fastest run of each.
-    let (mut sequential_time, mut parallel_time) = (Duration::MAX, Duration::MAX);
-    let (mut sequential, mut parallel) = (None, None);
-    for _ in 0..options.repeat.max(1) {
-        let start = Instant::now();
-        let outcome = execute_sequential(&ctx, &txs, &pre).map_err(label)?;
-        sequential_time = sequential_time.min(start.elapsed());
-        sequential = Some(outcome);
-
-        let start = Instant::now();
-        let outcome = executor.execute(&ctx, &txs, &pre, backend, Some(block.header.gas_used)).map_err(label)?;
-        parallel_time = parallel_time.min(start.elapsed());
-        parallel = Some(outcome);
-    }
-    let (sequential, parallel) = (sequential.expect("ran at least once"), parallel.expect("ran at least once"));
+    let timed = time_alternately(
+        options.repeat,
+        || execute_sequential(&ctx, &txs, &pre),
+        || executor.execute(&ctx, &txs, &pre, backend, Some(block.header.gas_used)),
+    )
+    .map_err(label)?;
+    let [(sequential, sequential_time), (parallel, parallel_time)] = timed;
     let mismatch = parallel.first_difference(&sequential, &pre);
     let checks = check_header(block, ctx.spec, &parallel.txs, backend)?;
 
