@@ -1,0 +1,134 @@
+//! How well can a block be cut in two halves of equal time *before* executing it?
+//!
+//! For every block with at least 8 transactions: times each transaction in a sequential run
+//! (best of 5), then, for each cost estimator, cuts where half the estimated cost is reached
+//! and reports the share of measured time that falls before the cut. The ideal two-way
+//! speedup of a cut is 1 / max(share, 1 - share); the geomean over the blocks ranks the
+//! estimators. `used` and `time` are oracles (known only after execution); `time` is scored on
+//! the same measurements it cuts by, so it reads a little high. `DUMP_CSV=FILE` appends every
+//! transaction's time, gas used, gas limit, calldata and callee code size to FILE.
+//!
+//! `cargo run --release -p coevm-host --example cut_estimators -- ../shared/data/mainnet`
+
+use std::time::{Duration, Instant};
+
+use coevm_host::data::load_block;
+use coevm_host::env::{BlockContext, tx_envs};
+use coevm_host::state::PreState;
+use revm::context::TxEnv;
+use revm::database::CacheDB;
+use revm::primitives::KECCAK_EMPTY;
+use revm::{Context, DatabaseRef, ExecuteCommitEvm, MainBuilder, MainContext};
+
+/// (name, cost of a tx from its env, its gas used (oracle), the block's mean gas used per tx, the pre-state)
+type Estimator = (&'static str, Box<dyn Fn(&TxEnv, u64, f64, &PreState) -> f64>);
+
+fn main() -> anyhow::Result<()> {
+    let backend = coevm_kernels::cpu::CpuBackend::new(1);
+    let plain = |tx: &TxEnv, pre: &PreState| {
+        tx.data.is_empty()
+            && tx
+                .kind
+                .to()
+                .is_some_and(|to| pre.account(to).is_none_or(|a| a.code_hash == KECCAK_EMPTY || a.code_hash.is_zero()))
+    };
+    let estimators: Vec<Estimator> = vec![
+        ("gas limit", Box::new(|tx, _, _, _| tx.gas_limit as f64)),
+        ("count", Box::new(|_, _, _, _| 1.0)),
+        ("sqrt(gas limit)", Box::new(|tx, _, _, _| (tx.gas_limit as f64).sqrt())),
+        ("limit<=4*mean used", Box::new(|tx, _, mean, _| (tx.gas_limit as f64).min(4.0 * mean))),
+        // What the executor uses (`estimated_cost` in src/exec/parallel.rs).
+        (
+            "limit, plain=21k",
+            Box::new(move |tx, _, _, pre| if plain(tx, pre) { 21_000.0 } else { tx.gas_limit as f64 }),
+        ),
+        ("limit, plain=5k", Box::new(move |tx, _, _, pre| if plain(tx, pre) { 5_000.0 } else { tx.gas_limit as f64 })),
+        ("used (oracle)", Box::new(|_, used, _, _| used as f64)),
+        (
+            "used, plain=5k (oracle)",
+            Box::new(move |tx, used, _, pre| if plain(tx, pre) { 5_000.0 } else { used as f64 }),
+        ),
+    ];
+    let mut logs = vec![0.0f64; estimators.len() + 1];
+    let mut blocks = 0;
+    for arg in std::env::args().skip(1) {
+        let mut dirs: Vec<_> = std::fs::read_dir(&arg)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()?.parse::<u64>().ok()));
+        for dir in dirs {
+            let block = load_block(&dir)?;
+            let txs = tx_envs(&block);
+            if txs.len() < 8 {
+                continue;
+            }
+            let (pre, _) = PreState::load(&block, &backend)?;
+            let ctx = BlockContext::new(&block.header);
+            let mut best = vec![Duration::MAX; txs.len()];
+            let mut used = vec![0u64; txs.len()];
+            for _ in 0..5 {
+                let mut evm = Context::mainnet()
+                    .with_db(CacheDB::new(&pre))
+                    .with_cfg(ctx.cfg.clone())
+                    .with_block(ctx.block.clone())
+                    .build_mainnet();
+                for (i, tx) in txs.iter().enumerate() {
+                    let start = Instant::now();
+                    let result = evm.transact_commit(tx.clone());
+                    best[i] = best[i].min(start.elapsed());
+                    used[i] = result.map_or(0, |r| r.tx_gas_used());
+                }
+            }
+            let time: Vec<f64> = best.iter().map(Duration::as_secs_f64).collect();
+            if let Some(csv) = std::env::var_os("DUMP_CSV") {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(csv)?;
+                for i in 0..txs.len() {
+                    let to = txs[i].kind.to().copied().unwrap_or_default();
+                    let code = pre.account(&to).map_or(0, |a| pre.code_by_hash_ref(a.code_hash).map_or(0, |c| c.len()));
+                    writeln!(
+                        f,
+                        "{},{i},{},{},{},{},{},{},{}",
+                        block.header.number,
+                        time[i] * 1e9,
+                        used[i],
+                        txs[i].gas_limit,
+                        txs[i].data.len(),
+                        code,
+                        to,
+                        txs[i].caller
+                    )?;
+                }
+            }
+            let total: f64 = time.iter().sum();
+            let mean = used.iter().sum::<u64>() as f64 / txs.len() as f64;
+            // Share of measured time before the cut at half of `cost`; ideal speedup of that cut.
+            let speedup = |cost: &[f64]| {
+                let half = cost.iter().sum::<f64>() / 2.0;
+                let mut acc = 0.0;
+                let cut = cost.iter().position(|c| {
+                    acc += c;
+                    acc >= half
+                });
+                let cut = cut.map_or(txs.len() / 2, |i| i + 1).clamp(1, txs.len() - 1);
+                let share = time[..cut].iter().sum::<f64>() / total;
+                1.0 / share.max(1.0 - share)
+            };
+            print!("{:>9} {:>4} txs", block.header.number, txs.len());
+            for (k, (_, estimate)) in estimators.iter().enumerate() {
+                let cost: Vec<f64> = txs.iter().zip(&used).map(|(tx, &u)| estimate(tx, u, mean, &pre)).collect();
+                let s = speedup(&cost);
+                logs[k] += s.ln();
+                print!(" {s:.2}");
+            }
+            let s = speedup(&time);
+            logs[estimators.len()] += s.ln();
+            println!(" {s:.2}");
+            blocks += 1;
+        }
+    }
+    println!("geomean of the ideal two-way speedup over {blocks} blocks:");
+    for (k, (name, _)) in estimators.iter().enumerate() {
+        println!("  {name:<24} {:.3}×", (logs[k] / blocks as f64).exp());
+    }
+    println!("  {:<24} {:.3}×", "time (oracle)", (logs[estimators.len()] / blocks as f64).exp());
+    Ok(())
+}
