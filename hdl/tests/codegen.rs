@@ -286,7 +286,11 @@ impl Logic for Keccak256Core {
         top = lit(0x80 << 56),
     ));
     for i in 0..25 {
-        write!(w, "        if self.permuting.val() {{\n            self.lane{i}.d.next = self.round.o{i}.val();\n        }}").unwrap();
+        write!(
+            w,
+            "        if self.permuting.val() {{\n            self.lane{i}.d.next = self.round.o{i}.val();\n        }}"
+        )
+        .unwrap();
         if i + 1 == RATE_LANES {
             // pad10*1's final bit (the top of byte 135, lane 16) goes in with the Pad clock.
             write!(

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use coevm_host::data::load_block;
+use coevm_host::data::{discover_blocks, load_block};
 use coevm_host::env::{BlockContext, tx_envs};
 use coevm_host::state::PreState;
 use revm::context::TxEnv;
@@ -52,9 +52,7 @@ fn main() -> anyhow::Result<()> {
     let mut logs = vec![0.0f64; estimators.len() + 1];
     let mut blocks = 0;
     for arg in std::env::args().skip(1) {
-        let mut dirs: Vec<_> = std::fs::read_dir(&arg)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()?.parse::<u64>().ok()));
-        for dir in dirs {
+        for dir in discover_blocks(std::path::Path::new(&arg))? {
             let block = load_block(&dir)?;
             let txs = tx_envs(&block);
             if txs.len() < 8 {

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
-use coevm_host::data::load_block;
+use coevm_host::data::{discover_blocks, load_block};
 use coevm_host::env::{BlockContext, tx_envs};
 use coevm_host::state::PreState;
 use coevm_host::synthetic::{Workload, build};
@@ -121,9 +121,7 @@ fn main() -> anyhow::Result<()> {
             logs.push(probe(&block.name, &block.ctx, &block.txs, &block.pre, &pool).ln());
             continue;
         }
-        let mut dirs: Vec<_> = std::fs::read_dir(&arg)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()?.parse::<u64>().ok()));
-        for dir in dirs {
+        for dir in discover_blocks(std::path::Path::new(&arg))? {
             let block = load_block(&dir)?;
             let txs = tx_envs(&block);
             if txs.len() < 8 {
