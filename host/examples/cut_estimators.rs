@@ -5,26 +5,24 @@
 //! and reports the share of measured time that falls before the cut. The ideal two-way
 //! speedup of a cut is 1 / max(share, 1 - share); the geomean over the blocks ranks the
 //! estimators. `used` and `time` are oracles (known only after execution); `time` is scored on
-//! the same measurements it cuts by, so it reads a little high. `DUMP_CSV=FILE` appends every
-//! transaction's time, gas used, gas limit, calldata and callee code size to FILE.
+//! the same measurements it cuts by, so it reads a little high.
 //!
 //! `cargo run --release -p coevm-host --example cut_estimators -- ../shared/data/mainnet`
 
 use std::time::{Duration, Instant};
 
-use coevm_host::data::{discover_blocks, load_block};
-use coevm_host::env::{BlockContext, tx_envs};
+mod common;
+
 use coevm_host::state::PreState;
 use revm::context::TxEnv;
 use revm::database::CacheDB;
 use revm::primitives::KECCAK_EMPTY;
-use revm::{Context, DatabaseRef, ExecuteCommitEvm, MainBuilder, MainContext};
+use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 
 /// (name, cost of a tx from its env, its gas used (oracle), the block's mean gas used per tx, the pre-state)
 type Estimator = (&'static str, Box<dyn Fn(&TxEnv, u64, f64, &PreState) -> f64>);
 
 fn main() -> anyhow::Result<()> {
-    let backend = coevm_kernels::cpu::CpuBackend::new(1);
     let plain = |tx: &TxEnv, pre: &PreState| {
         tx.data.is_empty()
             && tx
@@ -52,19 +50,12 @@ fn main() -> anyhow::Result<()> {
     let mut logs = vec![0.0f64; estimators.len() + 1];
     let mut blocks = 0;
     for arg in std::env::args().skip(1) {
-        for dir in discover_blocks(std::path::Path::new(&arg))? {
-            let block = load_block(&dir)?;
-            let txs = tx_envs(&block);
-            if txs.len() < 8 {
-                continue;
-            }
-            let (pre, _) = PreState::load(&block, &backend)?;
-            let ctx = BlockContext::new(&block.header);
+        common::for_each_block(&arg, 8, |number, ctx, txs, pre| {
             let mut best = vec![Duration::MAX; txs.len()];
             let mut used = vec![0u64; txs.len()];
             for _ in 0..5 {
                 let mut evm = Context::mainnet()
-                    .with_db(CacheDB::new(&pre))
+                    .with_db(CacheDB::new(pre))
                     .with_cfg(ctx.cfg.clone())
                     .with_block(ctx.block.clone())
                     .build_mainnet();
@@ -76,26 +67,6 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             let time: Vec<f64> = best.iter().map(Duration::as_secs_f64).collect();
-            if let Some(csv) = std::env::var_os("DUMP_CSV") {
-                use std::io::Write;
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(csv)?;
-                for i in 0..txs.len() {
-                    let to = txs[i].kind.to().copied().unwrap_or_default();
-                    let code = pre.account(&to).map_or(0, |a| pre.code_by_hash_ref(a.code_hash).map_or(0, |c| c.len()));
-                    writeln!(
-                        f,
-                        "{},{i},{},{},{},{},{},{},{}",
-                        block.header.number,
-                        time[i] * 1e9,
-                        used[i],
-                        txs[i].gas_limit,
-                        txs[i].data.len(),
-                        code,
-                        to,
-                        txs[i].caller
-                    )?;
-                }
-            }
             let total: f64 = time.iter().sum();
             let mean = used.iter().sum::<u64>() as f64 / txs.len() as f64;
             // Share of measured time before the cut at half of `cost`; ideal speedup of that cut.
@@ -110,9 +81,9 @@ fn main() -> anyhow::Result<()> {
                 let share = time[..cut].iter().sum::<f64>() / total;
                 1.0 / share.max(1.0 - share)
             };
-            print!("{:>9} {:>4} txs", block.header.number, txs.len());
+            print!("{number:>9} {:>4} txs", txs.len());
             for (k, (_, estimate)) in estimators.iter().enumerate() {
-                let cost: Vec<f64> = txs.iter().zip(&used).map(|(tx, &u)| estimate(tx, u, mean, &pre)).collect();
+                let cost: Vec<f64> = txs.iter().zip(&used).map(|(tx, &u)| estimate(tx, u, mean, pre)).collect();
                 let s = speedup(&cost);
                 logs[k] += s.ln();
                 print!(" {s:.2}");
@@ -121,7 +92,7 @@ fn main() -> anyhow::Result<()> {
             logs[estimators.len()] += s.ln();
             println!(" {s:.2}");
             blocks += 1;
-        }
+        })?;
     }
     println!("geomean of the ideal two-way speedup over {blocks} blocks:");
     for (k, (name, _)) in estimators.iter().enumerate() {

@@ -12,8 +12,9 @@
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
-use coevm_host::data::{discover_blocks, load_block};
-use coevm_host::env::{BlockContext, tx_envs};
+mod common;
+
+use coevm_host::env::BlockContext;
 use coevm_host::state::PreState;
 use coevm_host::synthetic::{Workload, build};
 use revm::context::TxEnv;
@@ -112,7 +113,6 @@ fn probe(name: &str, ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, pool: &r
 
 fn main() -> anyhow::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    let backend = coevm_kernels::cpu::CpuBackend::new(1);
     let mut logs = Vec::new();
     for arg in std::env::args().skip(1) {
         if let Some(name) = arg.strip_prefix("synthetic:") {
@@ -121,16 +121,9 @@ fn main() -> anyhow::Result<()> {
             logs.push(probe(&block.name, &block.ctx, &block.txs, &block.pre, &pool).ln());
             continue;
         }
-        for dir in discover_blocks(std::path::Path::new(&arg))? {
-            let block = load_block(&dir)?;
-            let txs = tx_envs(&block);
-            if txs.len() < 8 {
-                continue;
-            }
-            let (pre, _) = PreState::load(&block, &backend)?;
-            let ctx = BlockContext::new(&block.header);
-            logs.push(probe(&block.header.number.to_string(), &ctx, &txs, &pre, &pool).ln());
-        }
+        common::for_each_block(&arg, 8, |number, ctx, txs, pre| {
+            logs.push(probe(&number.to_string(), ctx, txs, pre, &pool).ln());
+        })?;
     }
     if !logs.is_empty() {
         println!("geomean {:.2}×", (logs.iter().sum::<f64>() / logs.len() as f64).exp());
