@@ -9,76 +9,45 @@
 //!
 //! `cargo run --release -p coevm-host --example cut_estimators -- ../shared/data/mainnet`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
+use coevm_host::exec::parallel::{estimated_cost, is_plain_transfer};
 use coevm_host::state::PreState;
 use revm::context::TxEnv;
-use revm::database::CacheDB;
-use revm::primitives::KECCAK_EMPTY;
-use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
 
 /// (name, cost of a tx from its env, its gas used (oracle), the block's mean gas used per tx, the pre-state)
 type Estimator = (&'static str, Box<dyn Fn(&TxEnv, u64, f64, &PreState) -> f64>);
 
 fn main() -> anyhow::Result<()> {
-    let plain = |tx: &TxEnv, pre: &PreState| {
-        tx.data.is_empty()
-            && tx
-                .kind
-                .to()
-                .is_some_and(|to| pre.account(to).is_none_or(|a| a.code_hash == KECCAK_EMPTY || a.code_hash.is_zero()))
-    };
     let estimators: Vec<Estimator> = vec![
         ("gas limit", Box::new(|tx, _, _, _| tx.gas_limit as f64)),
         ("count", Box::new(|_, _, _, _| 1.0)),
         ("sqrt(gas limit)", Box::new(|tx, _, _, _| (tx.gas_limit as f64).sqrt())),
         ("limit<=4*mean used", Box::new(|tx, _, mean, _| (tx.gas_limit as f64).min(4.0 * mean))),
-        // What the executor uses (`estimated_cost` in src/exec/parallel.rs).
+        ("limit, plain=21k (executor)", Box::new(|tx, _, _, pre| estimated_cost(tx, pre))),
         (
-            "limit, plain=21k",
-            Box::new(move |tx, _, _, pre| if plain(tx, pre) { 21_000.0 } else { tx.gas_limit as f64 }),
+            "limit, plain=5k",
+            Box::new(|tx, _, _, pre| if is_plain_transfer(tx, pre) { 5_000.0 } else { tx.gas_limit as f64 }),
         ),
-        ("limit, plain=5k", Box::new(move |tx, _, _, pre| if plain(tx, pre) { 5_000.0 } else { tx.gas_limit as f64 })),
         ("used (oracle)", Box::new(|_, used, _, _| used as f64)),
         (
             "used, plain=5k (oracle)",
-            Box::new(move |tx, used, _, pre| if plain(tx, pre) { 5_000.0 } else { used as f64 }),
+            Box::new(|tx, used, _, pre| if is_plain_transfer(tx, pre) { 5_000.0 } else { used as f64 }),
         ),
     ];
     let mut logs = vec![0.0f64; estimators.len() + 1];
     let mut blocks = 0;
     for arg in std::env::args().skip(1) {
         common::for_each_block(&arg, 8, |number, ctx, txs, pre| {
-            let mut best = vec![Duration::MAX; txs.len()];
-            let mut used = vec![0u64; txs.len()];
-            for _ in 0..5 {
-                let mut evm = Context::mainnet()
-                    .with_db(CacheDB::new(pre))
-                    .with_cfg(ctx.cfg.clone())
-                    .with_block(ctx.block.clone())
-                    .build_mainnet();
-                for (i, tx) in txs.iter().enumerate() {
-                    let start = Instant::now();
-                    let result = evm.transact_commit(tx.clone());
-                    best[i] = best[i].min(start.elapsed());
-                    used[i] = result.map_or(0, |r| r.tx_gas_used());
-                }
-            }
+            let (best, used) = common::time_each_tx(ctx, txs, pre, 5);
             let time: Vec<f64> = best.iter().map(Duration::as_secs_f64).collect();
             let total: f64 = time.iter().sum();
             let mean = used.iter().sum::<u64>() as f64 / txs.len() as f64;
             // Share of measured time before the cut at half of `cost`; ideal speedup of that cut.
             let speedup = |cost: &[f64]| {
-                let half = cost.iter().sum::<f64>() / 2.0;
-                let mut acc = 0.0;
-                let cut = cost.iter().position(|c| {
-                    acc += c;
-                    acc >= half
-                });
-                let cut = cut.map_or(txs.len() / 2, |i| i + 1).clamp(1, txs.len() - 1);
-                let share = time[..cut].iter().sum::<f64>() / total;
+                let share = time[..common::half_cut(cost)].iter().sum::<f64>() / total;
                 1.0 / share.max(1.0 - share)
             };
             print!("{number:>9} {:>4} txs", txs.len());
@@ -96,8 +65,8 @@ fn main() -> anyhow::Result<()> {
     }
     println!("geomean of the ideal two-way speedup over {blocks} blocks:");
     for (k, (name, _)) in estimators.iter().enumerate() {
-        println!("  {name:<24} {:.3}×", (logs[k] / blocks as f64).exp());
+        println!("  {name:<28} {:.3}×", (logs[k] / blocks as f64).exp());
     }
-    println!("  {:<24} {:.3}×", "time (oracle)", (logs[estimators.len()] / blocks as f64).exp());
+    println!("  {:<28} {:.3}×", "time (oracle)", (logs[estimators.len()] / blocks as f64).exp());
     Ok(())
 }

@@ -55,40 +55,12 @@ fn fastest<T>(mut f: impl FnMut() -> T) -> Duration {
 /// Where to cut `txs` so both halves take the same time: each transaction timed in a
 /// sequential run (best of 9), the cut at half the total.
 fn balanced_cut(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> usize {
-    let mut best = vec![Duration::MAX; txs.len()];
-    for _ in 0..9 {
-        let mut evm = Context::mainnet()
-            .with_db(CacheDB::new(pre))
-            .with_cfg(ctx.cfg.clone())
-            .with_block(ctx.block.clone())
-            .build_mainnet();
-        for (tx, best) in txs.iter().zip(&mut best) {
-            let start = Instant::now();
-            let _ = evm.transact_commit(tx.clone());
-            *best = (*best).min(start.elapsed());
-        }
-    }
-    let total: Duration = best.iter().sum();
-    let mut sum = Duration::ZERO;
-    best.iter()
-        .position(|t| {
-            sum += *t;
-            sum * 2 >= total
-        })
-        .map_or(txs.len() / 2, |i| i + 1)
-        .clamp(1, txs.len().saturating_sub(1).max(1))
+    let (best, _) = common::time_each_tx(ctx, txs, pre, 9);
+    common::half_cut(&best.iter().map(Duration::as_secs_f64).collect::<Vec<_>>())
 }
 
 fn gas_cut(txs: &[TxEnv]) -> usize {
-    let total: u64 = txs.iter().map(|t| t.gas_limit).sum();
-    let mut sum = 0;
-    txs.iter()
-        .position(|t| {
-            sum += t.gas_limit;
-            sum * 2 >= total
-        })
-        .map_or(txs.len() / 2, |i| i + 1)
-        .clamp(1, txs.len() - 1)
+    common::half_cut(&txs.iter().map(|t| t.gas_limit as f64).collect::<Vec<_>>())
 }
 
 fn probe(name: &str, ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, pool: &rayon::ThreadPool) -> f64 {

@@ -786,11 +786,15 @@ impl<'a> Shared<'a> {
 }
 
 /// A guess at what executing `tx` costs, before running it: its gas limit, or 21,000 for a
-/// plain transfer to an account without code.
-fn estimated_cost(tx: &TxEnv, pre: &PreState) -> f64 {
+/// plain transfer. (`host/examples/cut_estimators.rs` compares it with other guesses.)
+pub fn estimated_cost(tx: &TxEnv, pre: &PreState) -> f64 {
+    if is_plain_transfer(tx, pre) { 21_000.0 } else { tx.gas_limit as f64 }
+}
+
+/// A call without calldata to an account that has no code (in the pre-state).
+pub fn is_plain_transfer(tx: &TxEnv, pre: &PreState) -> bool {
     let to_code = |to: &Address| pre.account(to).is_some_and(|a| a.code_hash != KECCAK_EMPTY && !a.code_hash.is_zero());
-    let plain_transfer = tx.data.is_empty() && tx.kind.to().is_some_and(|to| !to_code(to));
-    if plain_transfer { 21_000.0 } else { tx.gas_limit as f64 }
+    tx.data.is_empty() && tx.kind.to().is_some_and(|to| !to_code(to))
 }
 
 /// Credits the deferred fees to the beneficiary now (someone is about to read it).
