@@ -42,6 +42,10 @@ enum Command {
         /// Take the parallel path even where the executor would choose sequential.
         #[arg(long)]
         force_parallel: bool,
+        /// Under each block run in parallel, where the time went in its fastest parallel run:
+        /// the committer's own, validated and re-executed transactions, waits, the helpers.
+        #[arg(long)]
+        timeline: bool,
     },
     /// List GPU adapters and what `--backend auto` would choose.
     Info,
@@ -128,8 +132,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run { blocks, backend, threads, data, repeat, json, force_parallel } => {
-            match cmd_run(blocks, backend, threads, data, repeat, json, force_parallel) {
+        Command::Run { blocks, backend, threads, data, repeat, json, force_parallel, timeline } => {
+            let modes = RunModes { json, force_parallel, timeline };
+            match cmd_run(blocks, backend, threads, data, repeat, modes) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
@@ -210,14 +215,20 @@ fn resolve_blocks(blocks: Vec<String>, data: Option<PathBuf>) -> anyhow::Result<
         .collect()
 }
 
+/// `coevm run`'s switches.
+struct RunModes {
+    json: bool,
+    force_parallel: bool,
+    timeline: bool,
+}
+
 fn cmd_run(
     blocks: Vec<String>,
     choice: BackendChoice,
     threads: Option<usize>,
     data: Option<PathBuf>,
     repeat: usize,
-    json: bool,
-    force_parallel: bool,
+    RunModes { json, force_parallel, timeline }: RunModes,
 ) -> anyhow::Result<bool> {
     let dirs = resolve_blocks(blocks, data)?;
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -226,7 +237,7 @@ fn cmd_run(
         eprintln!("note: {note}");
     }
     let backend = ResilientBackend::from_opened(&opened, threads);
-    let config = ParallelConfig { force_parallel, ..ParallelConfig::with_threads(threads) };
+    let config = ParallelConfig { force_parallel, timeline, ..ParallelConfig::with_threads(threads) };
     let executor = ParallelExecutor::new(config);
     if !json {
         println!("backend: {} · executor threads: {threads}", backend.describe());
@@ -254,6 +265,9 @@ fn cmd_run(
             println!("{}", serde_json::to_string(&report)?);
         } else {
             print_row(&report, progress.as_ref());
+            if let Some(timeline) = &report.stats.timeline {
+                emit(format!("{:>9} {}", "", timeline.summary()), progress.as_ref());
+            }
         }
         if let Some(bar) = &progress {
             bar.inc(1);

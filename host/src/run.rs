@@ -67,8 +67,8 @@ impl Default for RunOptions {
 }
 
 /// Runs the sequential and the parallel executor `repeat` times (at least once), alternately,
-/// so that drift on the machine (other load, clock changes) hits both alike. Returns the last
-/// outcome and the fastest time of each, sequential first.
+/// so that drift on the machine (other load, clock changes) hits both alike. Returns the
+/// outcome and time of each one's fastest run, sequential first.
 pub fn time_alternately<T, E>(
     repeat: usize,
     mut sequential: impl FnMut() -> Result<T, E>,
@@ -77,8 +77,11 @@ pub fn time_alternately<T, E>(
     fn once<T, E>(run: &mut impl FnMut() -> Result<T, E>, best: &mut (Option<T>, Duration)) -> Result<(), E> {
         let start = Instant::now();
         let outcome = run()?;
-        best.1 = best.1.min(start.elapsed());
-        best.0 = Some(outcome);
+        let elapsed = start.elapsed();
+        if elapsed < best.1 {
+            // The previous best outcome is dropped here, outside the timing.
+            *best = (Some(outcome), elapsed);
+        }
         Ok(())
     }
     let (mut seq, mut par) = ((None, Duration::MAX), (None, Duration::MAX));

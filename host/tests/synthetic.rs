@@ -131,3 +131,35 @@ fn beneficiary_that_self_destructs() {
         }
     }
 }
+
+/// With the timeline on, every transaction is accounted for once, in agreement with the
+/// counters, and the output is still the oracle's; off, nothing is recorded.
+#[test]
+fn timeline_accounts_for_every_transaction() {
+    for workload in [Workload::Erc20, Workload::Swaps, Workload::Mixed] {
+        let block = build(workload, 400, 3);
+        let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
+        for threads in [2, 4] {
+            let config = ParallelConfig { timeline: true, ..ParallelConfig::always_parallel(threads) };
+            let outcome = ParallelExecutor::new(config)
+                .execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None)
+                .expect("valid block");
+            assert_eq!(outcome.first_difference(&oracle, &block.pre), None, "{}", block.name);
+            let stats = &outcome.stats;
+            let t = stats.timeline.as_ref().expect("timeline recorded");
+            let speculative = t.validated.txs + t.stale.txs + t.cascade.txs;
+            assert_eq!(t.own.txs + speculative, block.txs.len(), "{}: {t:?}", block.name);
+            assert_eq!(t.own.txs, stats.direct, "{}: {t:?}", block.name);
+            assert_eq!(t.stale.txs + t.cascade.txs, stats.reexecutions, "{}: {t:?}", block.name);
+            let helpers: usize = t.helpers.iter().map(|h| h.executed.txs).sum();
+            assert_eq!(helpers + t.took_over.txs, speculative, "{}: {t:?}", block.name);
+            assert_eq!(t.helpers.len(), threads - 1);
+            assert!(t.end_ns >= t.setup_ns && t.own.ns + t.validated.ns + t.stale.ns + t.cascade.ns <= t.end_ns);
+            assert!(!t.summary().is_empty());
+        }
+        let plain = ParallelExecutor::new(ParallelConfig::always_parallel(2))
+            .execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None)
+            .expect("valid block");
+        assert_eq!(plain.stats.timeline, None);
+    }
+}

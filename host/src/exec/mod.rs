@@ -4,6 +4,7 @@
 pub mod overlay;
 pub mod parallel;
 pub mod sequential;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use crate::state::PreState;
 pub use overlay::{AccountState, Overlay, OverlayAccount, StateChanges};
 pub use parallel::{ParallelConfig, ParallelExecutor};
 pub use sequential::execute_sequential;
+pub use timeline::Timeline;
 
 /// How a transaction ended.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -77,6 +79,9 @@ pub struct ExecStats {
     pub direct: usize,
     /// Times the deferred beneficiary fees were settled because a transaction read the beneficiary.
     pub fee_settlements: usize,
+    /// Where the time went (parallel blocks, when `ParallelConfig::timeline` is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
 }
 
 /// The state a block leaves, as the executor holds it. Turning it into net [`StateChanges`]

@@ -45,6 +45,7 @@ use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
 use super::overlay::Overlay;
+use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
 use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, FinalState, TxOutcome, execute_sequential};
 use crate::env::BlockContext;
 use crate::fees::FeeLedger;
@@ -69,6 +70,8 @@ pub struct ParallelConfig {
     pub max_chained_share: f64,
     /// Take the parallel path for every block, even at one thread (tests).
     pub force_parallel: bool,
+    /// Record where the time goes ([`super::Timeline`], in [`ExecStats::timeline`]).
+    pub timeline: bool,
 }
 
 impl ParallelConfig {
@@ -80,6 +83,7 @@ impl ParallelConfig {
             min_gas_since_london: 1_500_000,
             max_chained_share: 0.6,
             force_parallel: false,
+            timeline: false,
         }
     }
 
@@ -92,6 +96,7 @@ impl ParallelConfig {
             min_gas_since_london: 0,
             max_chained_share: 1.0,
             force_parallel: true,
+            timeline: false,
         }
     }
 }
@@ -145,10 +150,11 @@ impl ParallelExecutor {
         backend: &dyn Backend,
         gas_hint: Option<u64>,
     ) -> Result<BlockOutcome, ExecError> {
+        let clock = Clock::new(self.config.timeline);
         if !self.goes_parallel(ctx, txs, gas_hint) {
             return execute_sequential(ctx, txs, pre);
         }
-        let shared = Shared::new(ctx, txs, pre, self.config.threads - 1);
+        let shared = Shared::new(ctx, txs, pre, self.config.threads - 1, clock);
         // The committer runs on the calling thread, so it starts at once; helpers join as their
         // threads wake up (tens of microseconds: a fair share of a small block).
         let committed = self.pool.in_place_scope(|scope| {
@@ -158,11 +164,17 @@ impl ParallelExecutor {
             }
             shared.commit_block()
         });
-        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error } = committed;
+        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error, times } = committed;
         if let Some(error) = error {
             return Err(error);
         }
         stats.threads = self.config.threads;
+        if clock.is_on() {
+            let mut timeline = times.timeline;
+            timeline.helpers =
+                shared.helper_times.iter().map(|t| *t.lock().unwrap_or_else(|p| p.into_inner())).collect();
+            stats.timeline = Some(timeline);
+        }
         // Nothing owed to a beneficiary that self-destructed (its last fee burned with it): it
         // stays destroyed, as in sequential revm, rather than coming back empty.
         let destroyed = overlay.accounts.get(&ctx.block.beneficiary).is_some_and(|a| a.info.is_none());
@@ -415,6 +427,7 @@ struct Committed {
     fees: FeeLedger,
     stats: ExecStats,
     error: Option<ExecError>,
+    times: CommitterTimes,
 }
 
 /// Claim flags: who executes a transaction (helper `h` claims with `FIRST_HELPER + h`).
@@ -439,7 +452,8 @@ struct Shared<'a> {
     pre: &'a PreState,
     claims: Vec<AtomicU32>,
     ready: Vec<AtomicBool>,
-    results: Vec<Mutex<Option<Speculative>>>,
+    /// Boxed: every slot is written at the start of each block, so it is kept small.
+    results: Vec<Mutex<Option<Box<Speculative>>>>,
     /// Running sum of each transaction's estimated cost (see [`estimated_cost`]).
     cost_prefix: Vec<f64>,
     /// Each helper's first stretch, fixed before any thread starts (see [`Shared::new`]).
@@ -457,10 +471,13 @@ struct Shared<'a> {
     committed: AtomicUsize,
     /// Helpers start nothing new: the block is done, failed, or speculation stopped paying.
     stop: AtomicBool,
+    clock: Clock,
+    /// Each helper's time, when the timeline is on.
+    helper_times: Vec<Mutex<HelperTime>>,
 }
 
 impl<'a> Shared<'a> {
-    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, helpers: usize) -> Self {
+    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, helpers: usize, clock: Clock) -> Self {
         let cost_prefix: Vec<f64> = std::iter::once(0.0)
             .chain(txs.iter().scan(0.0, |sum, tx| {
                 *sum += estimated_cost(tx, pre);
@@ -495,6 +512,8 @@ impl<'a> Shared<'a> {
             next_stretch: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+            clock,
+            helper_times: (0..helpers).map(|_| Mutex::default()).collect(),
         }
     }
 
@@ -527,14 +546,19 @@ impl<'a> Shared<'a> {
         let mut inconsistent = usize::MAX;
         let mut since_probe = 0;
         let mut spare = None;
+        let mut times = CommitterTimes::default();
         for (index, tx) in self.txs.iter().enumerate() {
+            let start = self.clock.now();
             let mine =
                 self.claims[index].compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            let mut handling = if mine { Handling::Own } else { Handling::Validated };
+            let mut ready = start;
             let result = if mine {
                 stats.direct += 1;
                 self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
             } else {
-                let spec = self.wait_for(index, &mut spare);
+                let spec = self.wait_for(index, &mut spare, &mut times);
+                ready = self.clock.now();
                 let view = &mut evm.ctx.journaled_state.database;
                 if spec.reads.reads_account(beneficiary) && !fees.is_empty() {
                     settle(&mut view.overlay, self.pre, beneficiary, &mut fees, &mut stats);
@@ -544,12 +568,18 @@ impl<'a> Shared<'a> {
                     Ok(ok) if !spec.reads.stale(&view.overlay, self.pre, trust_local, beneficiary) => Ok(ok),
                     result => {
                         inconsistent = spec.stretch;
+                        let failed = result.is_err();
                         match lazy_credit(result, &spec.reads, tx, &view.overlay, self.pre, beneficiary) {
                             Some(fixed) => {
                                 stats.lazy_credits += 1;
                                 fixed
                             }
                             None => {
+                                if self.clock.is_on() {
+                                    // Stale on its own, or only through its stretch's earlier writes?
+                                    let own = failed || spec.reads.stale(&view.overlay, self.pre, true, beneficiary);
+                                    handling = if own { Handling::Stale } else { Handling::Cascade };
+                                }
                                 stats.reexecutions += 1;
                                 self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
                             }
@@ -573,6 +603,9 @@ impl<'a> Shared<'a> {
                 }
             }
             self.committed.store(index + 1, Ordering::Release);
+            if let (Some(start), Some(ready)) = (start, ready) {
+                times.record(&self.clock, handling, start, ready, std::time::Instant::now());
+            }
             if mine {
                 since_probe += 1;
                 if since_probe == PROBE_EVERY {
@@ -589,7 +622,7 @@ impl<'a> Shared<'a> {
         self.stop.store(true, Ordering::Release);
         // Helpers stop before their next transaction; the scope in `execute` waits for them.
         let overlay = std::mem::take(&mut evm.ctx.journaled_state.database.overlay);
-        Committed { outcomes, overlay, fees, stats, error }
+        Committed { outcomes, overlay, fees, stats, error, times }
     }
 
     /// Runs `tx` on the committed state: exact, provided the beneficiary's fees are settled
@@ -620,7 +653,7 @@ impl<'a> Shared<'a> {
     /// Rather than wait for a helper that is behind, the committer takes the back half of what
     /// nobody has started yet (the helper keeps the front) and runs it as a stretch itself, on
     /// `spare`, its own private overlay.
-    fn wait_for(&self, index: usize, spare: &mut Option<ViewEvm<'a>>) -> Speculative {
+    fn wait_for(&self, index: usize, spare: &mut Option<ViewEvm<'a>>, times: &mut CommitterTimes) -> Box<Speculative> {
         let mut spins = 0u32;
         while !self.ready[index].load(Ordering::Acquire) {
             if spins == 0 && !self.stop.load(Ordering::Relaxed) {
@@ -628,9 +661,11 @@ impl<'a> Shared<'a> {
                 if let Some(start) = self.choose_stretch(me) {
                     let evm = spare.get_or_insert_with(|| self.new_evm(Overlay::with_capacity(64), true));
                     let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
-                    if !self.run_stretch(me, stretch, start, evm) {
+                    let mut took_over = HelperTime::default();
+                    if !self.run_stretch(me, stretch, start, evm, &mut took_over) {
                         *spare = None;
                     }
+                    times.took_over(&took_over.executed);
                     continue;
                 }
             }
@@ -651,6 +686,14 @@ impl<'a> Shared<'a> {
 
     /// A helper: take a stretch, execute it speculatively, repeat while there is one to take.
     fn help(&self, helper: usize) {
+        let mut times = HelperTime::default();
+        self.help_with(helper, &mut times);
+        if self.clock.is_on() {
+            *self.helper_times[helper].lock().unwrap_or_else(|p| p.into_inner()) = times;
+        }
+    }
+
+    fn help_with(&self, helper: usize, times: &mut HelperTime) {
         let mut evm = self.new_evm(Overlay::with_capacity(64), true);
         let mut stretches = 0;
         while !self.stop.load(Ordering::Acquire) {
@@ -667,7 +710,7 @@ impl<'a> Shared<'a> {
             stretches += 1;
             let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
             *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, start));
-            if !self.run_stretch(helper, stretch, start, &mut evm) {
+            if !self.run_stretch(helper, stretch, start, &mut evm, times) {
                 return;
             }
         }
@@ -676,7 +719,14 @@ impl<'a> Shared<'a> {
     /// Executes transactions from `start` on, in order, on `evm`'s private overlay (cleared
     /// first), until the taker's stretch end, a transaction someone else claimed, or a stop.
     /// `taker` is a helper, or [`Shared::committer_as_helper`]. Returns false after a panic.
-    fn run_stretch(&self, taker: usize, stretch: usize, start: usize, evm: &mut ViewEvm<'a>) -> bool {
+    fn run_stretch(
+        &self,
+        taker: usize,
+        stretch: usize,
+        start: usize,
+        evm: &mut ViewEvm<'a>,
+        times: &mut HelperTime,
+    ) -> bool {
         let claim = FIRST_HELPER + taker as u32;
         evm.ctx.journaled_state.database.overlay.clear();
         let mut index = start;
@@ -687,6 +737,7 @@ impl<'a> Shared<'a> {
             if self.claims[index].compare_exchange(FREE, claim, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 break; // the committer (or another helper) got here first
             }
+            let started = self.clock.now();
             // A panic must not leave the committer waiting for this result: publish it as a
             // failed speculation (the committer then executes the transaction itself) and stop.
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(evm, &self.txs[index])));
@@ -698,8 +749,11 @@ impl<'a> Shared<'a> {
             }
             let reads = std::mem::take(&mut view.reads);
             *self.results[index].lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(Speculative { result, reads, stretch });
+                Some(Box::new(Speculative { result, reads, stretch }));
             self.ready[index].store(true, Ordering::Release);
+            if let Some(started) = started {
+                times.record(&self.clock, started, std::time::Instant::now());
+            }
             if panicked {
                 return false;
             }
