@@ -458,6 +458,10 @@ struct Shared<'a> {
     cost_prefix: Vec<f64>,
     /// Each helper's first stretch, fixed before any thread starts (see [`Shared::new`]).
     first: Vec<std::ops::Range<usize>>,
+    /// A transaction the first helper runs before its first stretch (see [`giant`]).
+    giant: Option<usize>,
+    /// Where each taker's current stretch started.
+    stretch_starts: Vec<AtomicUsize>,
     /// Where each helper's current stretch ends; a helper taking over its back half shortens it.
     ends: Vec<AtomicUsize>,
     /// Each helper's current stretch: its id and first transaction.
@@ -494,7 +498,9 @@ impl<'a> Shared<'a> {
             let target = total * part as f64 / (helpers + 1) as f64;
             cost_prefix.partition_point(|&c| c < target).min(txs.len())
         };
-        let first = (0..helpers).map(|h| boundary(h + 1).max(1)..boundary(h + 2).max(1)).collect();
+        let first: Vec<_> = (0..helpers).map(|h| boundary(h + 1).max(1)..boundary(h + 2).max(1)).collect();
+        // Only one the committer would otherwise reach in its own part.
+        let giant = giant(txs, pre).filter(|&g| first.first().is_some_and(|f| g < f.start && g > 0));
         Shared {
             ctx,
             txs,
@@ -504,6 +510,8 @@ impl<'a> Shared<'a> {
             results: txs.iter().map(|_| Mutex::new(None)).collect(),
             cost_prefix,
             first,
+            giant,
+            stretch_starts: (0..=helpers).map(|_| AtomicUsize::new(0)).collect(),
             // One more slot than helpers: the committer's, when it takes a stretch itself.
             ends: (0..=helpers).map(|_| AtomicUsize::new(0)).collect(),
             current: (0..=helpers).map(|_| Mutex::new(None)).collect(),
@@ -695,6 +703,16 @@ impl<'a> Shared<'a> {
 
     fn help_with(&self, helper: usize, times: &mut HelperTime) {
         let mut evm = self.new_evm(Overlay::with_capacity(64), true);
+        if let Some(giant) = self.giant.filter(|_| helper == 0) {
+            // Alone, on a fresh overlay, before anything else: out of order, so it runs while the
+            // committer does the rest of its part rather than after it.
+            self.ends[helper].store(giant + 1, Ordering::Release);
+            let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
+            *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, giant));
+            if !self.run_stretch(helper, stretch, giant, &mut evm, times) {
+                return;
+            }
+        }
         let mut stretches = 0;
         while !self.stop.load(Ordering::Acquire) {
             let first = &self.first[helper];
@@ -728,6 +746,7 @@ impl<'a> Shared<'a> {
         times: &mut HelperTime,
     ) -> bool {
         let claim = FIRST_HELPER + taker as u32;
+        self.stretch_starts[taker].store(start, Ordering::Release);
         evm.ctx.journaled_state.database.overlay.clear();
         let mut index = start;
         while index < self.ends[taker].load(Ordering::Acquire)
@@ -827,16 +846,30 @@ impl<'a> Shared<'a> {
         let half = (self.cost_prefix[start] + self.cost_prefix[end]) / 2.0;
         let middle = self.cost_prefix[start..end].partition_point(|&c| c < half) + start;
         let middle = middle.clamp(start + 1, end - 1);
-        // The helper whose stretch runs into this one stops at its middle.
+        // The helper whose stretch runs into this one stops at its middle (not one that ran
+        // the transaction before it out of order, see `giant`, and is now on a later stretch).
         if let Some(owner) = self.claims[start - 1].load(Ordering::Acquire).checked_sub(FIRST_HELPER) {
-            let owner = &self.ends[owner as usize];
-            if owner.load(Ordering::Acquire) > start {
-                owner.store(middle, Ordering::Release);
+            let (end, began) = (&self.ends[owner as usize], &self.stretch_starts[owner as usize]);
+            if end.load(Ordering::Acquire) > start && began.load(Ordering::Acquire) < start {
+                end.store(middle, Ordering::Release);
             }
         }
         self.ends[helper].store(end, Ordering::Release);
         Some(middle)
     }
+}
+
+/// A transaction likely to take a large share of the block's time, which a contiguous split
+/// cannot balance: the first helper runs it out of order, at once, when it falls in the
+/// committer's part. Picked by gas limit plus 1,024 per byte of calldata (calls carrying tens
+/// of kilobytes, such as rollup batches and proof verifications, took up to half of a block
+/// in the shared mainnet set, far more than their gas limit says), when that reaches a
+/// quarter of the block's total. A wrong pick costs the helper one transaction's time.
+pub fn giant(txs: &[TxEnv], pre: &PreState) -> Option<usize> {
+    let weight = |tx: &TxEnv| estimated_cost(tx, pre) + 1024.0 * tx.data.len() as f64;
+    let total: f64 = txs.iter().map(weight).sum();
+    let (index, cost) = txs.iter().map(weight).enumerate().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (cost >= total / 4.0).then_some(index)
 }
 
 /// A guess at what executing `tx` costs, before running it: its gas limit, or 21,000 for a
