@@ -44,12 +44,17 @@ pub enum Workload {
     /// Shanghai rules: contracts with storage and balance self-destruct when called, and are
     /// then paid and called again as empty accounts.
     SelfDestructs,
+    /// Deposits into and withdrawals from one WETH-like contract, whose ether balance every
+    /// transaction moves; one in ten reads that balance (like WETH's totalSupply), and the
+    /// contract starts short of ether, so early withdrawals may fail to pay out.
+    Wrapped,
 }
 
 const BENEFICIARY: Address = Address::new([0xbe; 20]);
 const TOKEN: Address = Address::new([0x70; 20]);
 const COUNTER: Address = Address::new([0xc0; 20]);
 const LOOP: Address = Address::new([0x10; 20]);
+const WRAPPED: Address = Address::new([0x3e; 20]);
 const BASEFEE: u64 = 7;
 
 /// A tiny assembler: opcodes, pushes, and one-byte jump labels.
@@ -97,6 +102,14 @@ const MUL: u8 = 0x02;
 const SUB: u8 = 0x03;
 const DIV: u8 = 0x04;
 const LT: u8 = 0x10;
+const EQ: u8 = 0x14;
+const ISZERO: u8 = 0x15;
+const CALLVALUE: u8 = 0x34;
+const SELFBALANCE: u8 = 0x47;
+const POP: u8 = 0x50;
+const GAS: u8 = 0x5a;
+const LOG0: u8 = 0xa0;
+const CALL: u8 = 0xf1;
 const CALLER: u8 = 0x33;
 const CALLDATALOAD: u8 = 0x35;
 const MSTORE: u8 = 0x52;
@@ -108,6 +121,7 @@ const DUP1: u8 = 0x80;
 const DUP2: u8 = 0x81;
 const DUP3: u8 = 0x82;
 const DUP4: u8 = 0x83;
+const DUP5: u8 = 0x84;
 const SWAP1: u8 = 0x90;
 const LOG1: u8 = 0xa1;
 const LOG3: u8 = 0xa3;
@@ -142,6 +156,58 @@ fn token_code() -> Bytes {
         .push(&[0x20])
         .push(&[0])
         .op(&[LOG3, STOP])
+        .label("fail")
+        .push(&[0])
+        .op(&[DUP1, REVERT])
+        .finish()
+}
+
+/// WETH-like, the holder's wrapped balance at the slot of its address. calldata[0..32] picks:
+/// 0 deposit (adds the value; logs it), 1 withdraw(amount = calldata[32..64]) (reverts if short;
+/// sends the ether back with CALL), 2 log the contract's own ether balance (SELFBALANCE).
+fn wrapped_code() -> Bytes {
+    Asm::default()
+        .push(&[0])
+        .op(&[CALLDATALOAD]) // op
+        .op(&[DUP1, ISZERO])
+        .push_label("deposit")
+        .op(&[JUMPI])
+        .op(&[DUP1])
+        .push(&[1])
+        .op(&[EQ])
+        .push_label("withdraw")
+        .op(&[JUMPI])
+        .push(&[2])
+        .op(&[EQ])
+        .push_label("total")
+        .op(&[JUMPI, STOP])
+        .label("deposit")
+        .op(&[POP, CALLER, SLOAD, CALLVALUE, ADD, CALLER, SSTORE]) // slot[caller] += value
+        .op(&[CALLVALUE])
+        .push(&[0])
+        .op(&[MSTORE])
+        .push(&[0x20])
+        .push(&[0])
+        .op(&[LOG0, STOP])
+        .label("withdraw")
+        .op(&[POP])
+        .push(&[0x20])
+        .op(&[CALLDATALOAD]) // amount
+        .op(&[CALLER, SLOAD]) // amount, bal
+        .op(&[DUP2, DUP2, LT]) // amount, bal, bal < amount
+        .push_label("fail")
+        .op(&[JUMPI])
+        .op(&[DUP2, SWAP1, SUB, CALLER, SSTORE]) // amount
+        .push(&[0])
+        .op(&[DUP1, DUP1, DUP1]) // amount, 0, 0, 0, 0
+        .op(&[DUP5, CALLER, GAS, CALL, POP, POP, STOP]) // CALL(gas, caller, amount, 0, 0, 0, 0)
+        .label("total")
+        .op(&[SELFBALANCE])
+        .push(&[0])
+        .op(&[MSTORE])
+        .push(&[0x20])
+        .push(&[0])
+        .op(&[LOG0, STOP])
         .label("fail")
         .push(&[0])
         .op(&[DUP1, REVERT])
@@ -376,6 +442,27 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
                     },
                     _ => call(account(s), nonce, target, value, Bytes::new(), 60_000),
                 });
+            }
+        }
+        Workload::Wrapped => {
+            let mut holdings = BTreeMap::new();
+            for i in 0..n64 {
+                accounts.push(eoa(i));
+                holdings.insert(U256::from_be_slice(account(i).as_slice()), U256::from(10u64.pow(18)));
+            }
+            // Less ether than the holdings: early withdrawals can find the contract short (the
+            // CALL fails and the ether stays), so some runs depend on its balance.
+            let reserve = U256::from(2 * 10u64.pow(17));
+            accounts.push((WRAPPED, contract(wrapped_code()).with_balance(reserve), holdings));
+            for i in 0..n64 {
+                let amount = U256::from(rng.random_range(1..10u64.pow(17)));
+                let (op, value) = match rng.random_range(0..10) {
+                    0 => (2, U256::ZERO),
+                    1..=5 => (0, amount),
+                    _ => (1, U256::ZERO),
+                };
+                let data = words(&[U256::from(op), amount]);
+                txs.push(call(account(i), 0, WRAPPED, value, data, 100_000));
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Block executors: the sequential oracle and the parallel executor. Both produce a
 //! [`BlockOutcome`]; for any block and any thread count they must be equal.
 
+mod balance_uses;
 pub mod overlay;
 pub mod parallel;
 pub mod sequential;
@@ -79,6 +80,10 @@ pub struct ExecStats {
     pub direct: usize,
     /// Times the deferred beneficiary fees were settled because a transaction read the beneficiary.
     pub fee_settlements: usize,
+    /// Speculative results whose only stale reads were balances the run did not depend on
+    /// (e.g. WETH's, or a deposit contract's), committed with those balances shifted instead
+    /// of being re-executed (see exec/balance_uses.rs).
+    pub balance_repairs: usize,
     /// Where the time went (parallel blocks, when `ParallelConfig::timeline` is on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Timeline>,

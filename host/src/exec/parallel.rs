@@ -44,6 +44,7 @@ use revm::primitives::{Address, B256, KECCAK_EMPTY, U256};
 use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
+use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
 use super::overlay::Overlay;
 use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
 use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, FinalState, TxOutcome, execute_sequential};
@@ -207,21 +208,56 @@ fn more_chained_than(txs: &[TxEnv], limit: usize) -> bool {
     })
 }
 
+/// How a stale result was corrected instead of re-executed.
+enum Salvaged {
+    LazyCredit,
+    Balances,
+}
+
+/// Corrects a stale result so that it can still be committed ([`lazy_credit`], then
+/// [`repair_balances`]), and says how; `None`: it is handed back as it was, to be re-executed.
+fn salvage(
+    mut result: TxResult,
+    reads: &ReadSet,
+    tx: &TxEnv,
+    committed: &Overlay,
+    pre: &PreState,
+    beneficiary: Address,
+) -> (TxResult, Option<Salvaged>) {
+    let (balances, how) = if let Some(credit) = lazy_credit(&result, reads, tx, committed, pre, beneficiary) {
+        (vec![credit], Salvaged::LazyCredit)
+    } else if let Some(shifted) = repair_balances(&result, reads, tx, committed, pre, beneficiary) {
+        (shifted, Salvaged::Balances)
+    } else {
+        return (result, None);
+    };
+    if let Ok((_, state)) = &mut result {
+        for (address, balance) in balances {
+            if let Some(account) = state.get_mut(&address) {
+                account.info.balance = balance;
+            }
+        }
+    }
+    (result, Some(how))
+}
+
 /// A plain value transfer whose only stale read is its recipient's balance commits without
 /// re-execution: nothing it did depended on that balance, so the recipient ends at the current
 /// balance plus the value. This keeps deposits to one busy address (an exchange's hot wallet)
 /// from serialising a block. Conditions: the recipient has no code and is not the sender or the
 /// beneficiary, its nonce and code are unchanged, it was and is non-empty (so the gas for
 /// creating an account cannot differ), and every other read still holds.
+///
+/// Returns the recipient and its corrected balance.
 fn lazy_credit(
-    result: TxResult,
+    result: &TxResult,
     reads: &ReadSet,
     tx: &TxEnv,
     overlay: &Overlay,
     pre: &PreState,
     beneficiary: Address,
-) -> Option<TxResult> {
-    let Ok((exec, mut state)) = result else { return None };
+) -> Option<(Address, U256)> {
+    let Ok((exec, state)) = result else { return None };
     let to = *tx.kind.to()?;
     // An EIP-7702 authorisation could give the recipient code that reads its balance.
     if to == tx.caller || to == beneficiary || !exec.is_success() || !tx.authorization_list.is_empty() {
@@ -248,15 +284,88 @@ fn lazy_credit(
         return None;
     }
     let seen = seen_recipient?;
-    let account = state.get_mut(&to)?;
+    let account = state.get(&to)?;
     if account.info.balance != seen.balance + tx.value
         || !account.storage.is_empty()
         || account.info.code_hash != KECCAK_EMPTY
     {
         return None;
     }
-    account.info.balance = now.balance + tx.value;
-    Some(Ok((exec, state)))
+    Some((to, now.balance + tx.value))
+}
+
+/// A result whose only stale reads are balances that the run did not depend on (see
+/// exec/balance_uses.rs) commits with each such balance shifted by how much the committed
+/// one differs from what the run saw, instead of being re-executed. Conditions, per account:
+/// not the sender (whose balance the transaction checks up front) nor the beneficiary; same
+/// nonce and code, existing and non-empty before and after (emptiness decides gas, EXTCODEHASH
+/// and end-of-transaction clearing); its balance not read, moved whole or short of a payment
+/// in the run, and every payment out of it still covered after the shift. Every storage read
+/// must hold, and no EIP-7702 authorisation may be involved.
+///
+/// Returns each shifted account's new balance.
+fn repair_balances(
+    result: &TxResult,
+    reads: &ReadSet,
+    tx: &TxEnv,
+    committed: &Overlay,
+    pre: &PreState,
+    beneficiary: Address,
+) -> Option<Vec<(Address, U256)>> {
+    let Ok((_, state)) = result else { return None };
+    if !tx.authorization_list.is_empty()
+        || reads.storage.iter().any(|(a, s, v, _)| committed.storage(pre, *a, *s) != *v)
+    {
+        return None;
+    }
+    let non_empty = |a: &AccountSummary| !a.balance.is_zero() || a.nonce != 0 || a.code_hash != KECCAK_EMPTY;
+    // (account, balance seen, balance now), each account once.
+    let mut shifts: Vec<(Address, U256, U256)> = Vec::new();
+    for (address, seen, _) in &reads.accounts {
+        let now = committed.summary(pre, *address);
+        if now == *seen || shifts.iter().any(|(a, ..)| a == address) {
+            continue;
+        }
+        let (Some(seen), Some(now)) = (seen, now) else { return None };
+        if *address == tx.caller
+            || *address == beneficiary
+            || seen.nonce != now.nonce
+            || seen.code_hash != now.code_hash
+            || !non_empty(seen)
+            || !non_empty(&now)
+        {
+            return None;
+        }
+        for (used, usage) in &reads.balances {
+            match usage {
+                _ if used != address => {}
+                BalanceUse::Observed => return None,
+                // A payment out of it must still go through with the committed balance.
+                BalanceUse::Spent { slack } if now.balance < seen.balance && seen.balance - now.balance > *slack => {
+                    return None;
+                }
+                BalanceUse::Spent { .. } => {}
+            }
+        }
+        shifts.push((*address, seen.balance, now.balance));
+    }
+    if shifts.is_empty() {
+        return None;
+    }
+    let mut balances = Vec::with_capacity(shifts.len());
+    for (address, seen, now) in shifts {
+        let Some(account) = state.get(&address) else { continue };
+        if account.is_selfdestructed() {
+            return None;
+        }
+        let shifted = account.info.balance.checked_add(now)?.checked_sub(seen)?;
+        // Empty after the run on one side only: revm would clear it on one side only.
+        if shifted.is_zero() != account.info.balance.is_zero() {
+            return None;
+        }
+        balances.push((address, shifted));
+    }
+    Some(balances)
 }
 
 /// Where a read was served from.
@@ -273,12 +382,15 @@ enum Source {
 struct ReadSet {
     accounts: Vec<(Address, Option<AccountSummary>, Source)>,
     storage: Vec<(Address, U256, U256, Source)>,
+    /// How the run used balances beyond adding to them (see exec/balance_uses.rs).
+    balances: Vec<(Address, BalanceUse)>,
 }
 
 impl ReadSet {
     fn clear(&mut self) {
         self.accounts.clear();
         self.storage.clear();
+        self.balances.clear();
     }
 
     fn reads_account(&self, address: Address) -> bool {
@@ -306,13 +418,19 @@ impl ReadSet {
     /// partly committed state has written something it read, with a different value. (A value
     /// from the helper's own earlier write that the committed state also wrote means those
     /// earlier transactions conflicted too.) A plain transfer's recipient does not count: the
-    /// committer credits it lazily.
+    /// committer credits it lazily; nor does a moved balance the run did not depend on (other
+    /// than the sender's): the committer shifts it ([`repair_balances`]).
     fn conflicts_with(&self, committed: &Overlay, tx: &TxEnv) -> bool {
         let lazy = tx.data.is_empty().then(|| tx.kind.to()).flatten();
-        self.accounts
-            .iter()
-            .any(|(address, seen, _)| Some(address) != lazy && written_otherwise(committed, address, seen))
-            || self.storage.iter().any(|(a, s, seen, _)| committed.local_storage(*a, *s).is_some_and(|v| v != *seen))
+        let balance_only = |address: &Address, seen: &Option<AccountSummary>| {
+            let now = committed.accounts.get(address).and_then(|a| a.info.as_ref()).map(summary);
+            *address != tx.caller
+                && matches!((seen, now), (Some(s), Some(n)) if s.nonce == n.nonce && s.code_hash == n.code_hash)
+                && !self.balances.iter().any(|(a, u)| a == address && *u == BalanceUse::Observed)
+        };
+        self.accounts.iter().any(|(address, seen, _)| {
+            Some(address) != lazy && written_otherwise(committed, address, seen) && !balance_only(address, seen)
+        }) || self.storage.iter().any(|(a, s, seen, _)| committed.local_storage(*a, *s).is_some_and(|v| v != *seen))
     }
 }
 
@@ -336,6 +454,16 @@ struct View<'a> {
     reads: ReadSet,
     beneficiary: Address,
     read_beneficiary: bool,
+}
+
+impl RecordsBalanceUses for View<'_> {
+    fn watching(&self) -> bool {
+        self.record
+    }
+
+    fn record_balance_use(&mut self, address: Address, usage: BalanceUse) {
+        self.reads.balances.push((address, usage));
+    }
 }
 
 impl Database for View<'_> {
@@ -530,11 +658,13 @@ impl<'a> Shared<'a> {
         let beneficiary = self.ctx.block.beneficiary;
         let view =
             View { pre: self.pre, overlay, record, reads: ReadSet::default(), beneficiary, read_beneficiary: false };
-        Context::mainnet()
+        let mut evm = Context::mainnet()
             .with_db(view)
             .with_cfg(self.ctx.cfg.clone())
             .with_block(self.ctx.block.clone())
-            .build_mainnet()
+            .build_mainnet();
+        balance_uses::watch(evm.instruction.instruction_table_mut());
+        evm
     }
 
     fn touches_beneficiary(&self, tx: &TxEnv) -> bool {
@@ -577,12 +707,16 @@ impl<'a> Shared<'a> {
                     result => {
                         inconsistent = spec.stretch;
                         let failed = result.is_err();
-                        match lazy_credit(result, &spec.reads, tx, &view.overlay, self.pre, beneficiary) {
-                            Some(fixed) => {
+                        match salvage(result, &spec.reads, tx, &view.overlay, self.pre, beneficiary) {
+                            (fixed, Some(Salvaged::LazyCredit)) => {
                                 stats.lazy_credits += 1;
                                 fixed
                             }
-                            None => {
+                            (fixed, Some(Salvaged::Balances)) => {
+                                stats.balance_repairs += 1;
+                                fixed
+                            }
+                            (_, None) => {
                                 if self.clock.is_on() {
                                     // Stale on its own, or only through its stretch's earlier writes?
                                     let own = failed || spec.reads.stale(&view.overlay, self.pre, true, beneficiary);
