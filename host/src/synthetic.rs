@@ -33,6 +33,9 @@ pub enum Workload {
     Transfers,
     /// Deposits: many senders pay one busy recipient (an exchange's hot wallet).
     Deposits,
+    /// Payouts: one sender (an exchange's hot wallet, a mining pool) pays many recipients,
+    /// nonce after nonce.
+    Payouts,
     /// Token transfers among many holders (storage writes, logs), few conflicts.
     Erc20,
     /// Every transaction increments the same storage slot: all conflict.
@@ -342,6 +345,13 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             for i in 0..n64 {
                 accounts.push(eoa(i));
                 txs.push(call(account(i), 0, hot_wallet, U256::from(1_000_000 + i), Bytes::new(), 21_000));
+            }
+        }
+        Workload::Payouts => {
+            let hot_wallet = account(9_999_999);
+            accounts.push(eoa(9_999_999));
+            for i in 0..n64 {
+                txs.push(call(hot_wallet, i, account(1_000_000 + i), U256::from(1_000_000 + i), Bytes::new(), 21_000));
             }
         }
         Workload::Erc20 => {

@@ -42,6 +42,24 @@ fn deposits_to_one_hot_wallet() {
 }
 
 #[test]
+fn payouts_from_one_sender() {
+    let (out, _) = check(Workload::Payouts, 300);
+    assert!(out.txs.iter().all(|t| t.success()));
+    // A helper's run assumes the sender's nonce its transaction carries; the sender's balance,
+    // moved by every earlier payout, is then shifted rather than the payout re-executed.
+    // (Long enough that the helper starts before the committer is done, even on a busy machine.)
+    let block = build(Workload::Payouts, 2_000, 7);
+    let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
+    let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
+    let repaired = (0..20).any(|_| {
+        let parallel = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None).unwrap();
+        assert_eq!(parallel.first_difference(&oracle, &block.pre), None);
+        parallel.stats.balance_repairs > 0 && parallel.stats.reexecutions == 0
+    });
+    assert!(repaired, "no run committed the payouts without re-executing them");
+}
+
+#[test]
 fn erc20_transfers_among_many_holders() {
     let (out, _) = check(Workload::Erc20, 300);
     assert!(out.txs.iter().all(|t| t.success() && t.logs.len() == 1));
@@ -64,11 +82,12 @@ fn deposits_and_withdrawals_on_one_wrapped_ether_contract() {
     // with the balance shifted rather than being re-executed.
     // (Whether a helper gets to run before the committer is done depends on the machine's
     // load, so a few runs are allowed to find one where it did.)
-    let block = build(Workload::Wrapped, 400, 7);
+    let block = build(Workload::Wrapped, 2_000, 7);
+    let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
     let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
     let repaired = (0..20).any(|_| {
         let parallel = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None).unwrap();
-        assert_eq!(parallel.first_difference(&out, &block.pre), None);
+        assert_eq!(parallel.first_difference(&oracle, &block.pre), None);
         parallel.stats.balance_repairs > 0
     });
     assert!(repaired, "no run committed a shifted balance");
@@ -220,4 +239,23 @@ fn a_giant_transaction_run_out_of_order() {
     // Without such a transaction nothing is singled out.
     let block = build(Workload::Erc20, 300, 11);
     assert_eq!(coevm_host::exec::parallel::giant(&block.txs, &block.pre), None);
+}
+
+/// A helper's run assumes its sender's nonce is the one its transaction carries; a
+/// transaction whose nonce is wrong must still fail where sequential execution fails, even
+/// when it is its sender's first and nothing earlier in the block touched the sender.
+#[test]
+fn a_wrong_nonce_fails_as_in_sequential_execution() {
+    let mut block = build(Workload::Transfers, 2_000, 7);
+    let bad = 1_500;
+    block.txs[bad].nonce += 1;
+    let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect_err("a nonce too high");
+    assert_eq!(oracle.index, bad);
+    let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
+    for _ in 0..5 {
+        let error = executor
+            .execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None)
+            .expect_err("a nonce too high");
+        assert_eq!(error.index, bad, "{error:?}");
+    }
 }

@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use coevm_kernels::Backend;
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction};
 use revm::context::{ContextSetters, TxEnv};
+use revm::context_interface::Transaction;
 use revm::handler::{FrameResult, Handler, MainnetContext, MainnetEvm};
 use revm::primitives::{Address, B256, KECCAK_EMPTY, U256};
 use revm::state::{AccountInfo, EvmState};
@@ -226,7 +227,7 @@ fn salvage(
 ) -> (TxResult, Option<Salvaged>) {
     let (balances, how) = if let Some(credit) = lazy_credit(&result, reads, tx, committed, pre, beneficiary) {
         (vec![credit], Salvaged::LazyCredit)
-    } else if let Some(shifted) = repair_balances(&result, reads, tx, committed, pre, beneficiary) {
+    } else if let Some(shifted) = repair_balances(&result, reads, tx, committed, pre) {
         (shifted, Salvaged::Balances)
     } else {
         return (result, None);
@@ -297,11 +298,13 @@ fn lazy_credit(
 /// A result whose only stale reads are balances that the run did not depend on (see
 /// exec/balance_uses.rs) commits with each such balance shifted by how much the committed
 /// one differs from what the run saw, instead of being re-executed. Conditions, per account:
-/// not the sender (whose balance the transaction checks up front) nor the beneficiary; same
-/// nonce and code, existing and non-empty before and after (emptiness decides gas, EXTCODEHASH
-/// and end-of-transaction clearing); its balance not read, moved whole or short of a payment
-/// in the run, and every payment out of it still covered after the shift. Every storage read
-/// must hold, and no EIP-7702 authorisation may be involved.
+/// same nonce and code, existing and non-empty before and after (emptiness decides gas,
+/// EXTCODEHASH and end-of-transaction clearing); its balance not read, moved whole or short of
+/// a payment in the run, and every payment out of it still covered after the shift; for the
+/// sender, the shifted balance still covers the most the transaction can cost (checked up
+/// front). The beneficiary's committed balance is exact here: owed fees are settled before a
+/// result that read it is validated. Every storage read must hold, and no EIP-7702
+/// authorisation may be involved.
 ///
 /// Returns each shifted account's new balance.
 fn repair_balances(
@@ -310,7 +313,6 @@ fn repair_balances(
     tx: &TxEnv,
     committed: &Overlay,
     pre: &PreState,
-    beneficiary: Address,
 ) -> Option<Vec<(Address, U256)>> {
     let Ok((_, state)) = result else { return None };
     if !tx.authorization_list.is_empty()
@@ -327,13 +329,9 @@ fn repair_balances(
             continue;
         }
         let (Some(seen), Some(now)) = (seen, now) else { return None };
-        if *address == tx.caller
-            || *address == beneficiary
-            || seen.nonce != now.nonce
-            || seen.code_hash != now.code_hash
-            || !non_empty(seen)
-            || !non_empty(&now)
-        {
+        // The sender's balance is checked up front against the most the transaction can cost.
+        let short = *address == tx.caller && tx.max_balance_spending().is_ok_and(|most| now.balance < most);
+        if short || seen.nonce != now.nonce || seen.code_hash != now.code_hash || !non_empty(seen) || !non_empty(&now) {
             return None;
         }
         for (used, usage) in &reads.balances {
@@ -375,6 +373,9 @@ enum Source {
     Local,
     /// The block's pre-state.
     Pre,
+    /// Neither: a value the run assumed (its sender's nonce, see [`View::basic`]); always
+    /// compared with the committed state.
+    Assumed,
 }
 
 /// Accounts and slots a transaction read, with the values it saw and where they came from.
@@ -406,10 +407,12 @@ impl ReadSet {
         let account_stale = |(address, seen, source): &(Address, Option<AccountSummary>, Source)| match source {
             Source::Pre => written_otherwise(committed, address, seen),
             Source::Local => (!trust_local || *address == beneficiary) && committed.summary(pre, *address) != *seen,
+            Source::Assumed => committed.summary(pre, *address) != *seen,
         };
         let slot_stale = |(address, slot, seen, source): &(Address, U256, U256, Source)| match source {
             Source::Pre => committed.local_storage(*address, *slot).is_some_and(|v| v != *seen),
             Source::Local => !trust_local && committed.storage(pre, *address, *slot) != *seen,
+            Source::Assumed => committed.storage(pre, *address, *slot) != *seen,
         };
         self.accounts.iter().any(account_stale) || self.storage.iter().any(slot_stale)
     }
@@ -418,14 +421,17 @@ impl ReadSet {
     /// partly committed state has written something it read, with a different value. (A value
     /// from the helper's own earlier write that the committed state also wrote means those
     /// earlier transactions conflicted too.) A plain transfer's recipient does not count: the
-    /// committer credits it lazily; nor does a moved balance the run did not depend on (other
-    /// than the sender's): the committer shifts it ([`repair_balances`]).
+    /// committer credits it lazily; nor does a moved balance the run did not depend on: the
+    /// committer shifts it ([`repair_balances`]).
     fn conflicts_with(&self, committed: &Overlay, tx: &TxEnv) -> bool {
         let lazy = tx.data.is_empty().then(|| tx.kind.to()).flatten();
         let balance_only = |address: &Address, seen: &Option<AccountSummary>| {
             let now = committed.accounts.get(address).and_then(|a| a.info.as_ref()).map(summary);
-            *address != tx.caller
-                && matches!((seen, now), (Some(s), Some(n)) if s.nonce == n.nonce && s.code_hash == n.code_hash)
+            // (The sender's nonce catches up with the one its run assumed as the committer goes.)
+            let nonce_ok = |s: &AccountSummary, n: &AccountSummary| {
+                s.nonce == n.nonce || (*address == tx.caller && n.nonce < s.nonce)
+            };
+            matches!((seen, now), (Some(s), Some(n)) if nonce_ok(s, &n) && s.code_hash == n.code_hash)
                 && !self.balances.iter().any(|(a, u)| a == address && *u == BalanceUse::Observed)
         };
         self.accounts.iter().any(|(address, seen, _)| {
@@ -454,6 +460,9 @@ struct View<'a> {
     reads: ReadSet,
     beneficiary: Address,
     read_beneficiary: bool,
+    /// A speculative run's sender and its transaction's nonce: the sender is served with that
+    /// nonce (see [`View::basic`]).
+    sender_nonce: Option<(Address, u64)>,
 }
 
 impl RecordsBalanceUses for View<'_> {
@@ -470,10 +479,21 @@ impl Database for View<'_> {
     type Error = Infallible;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
-        let (info, source) = match self.overlay.accounts.get(&address) {
+        let (mut info, mut source) = match self.overlay.accounts.get(&address) {
             Some(account) => (account.info.clone(), Source::Local),
             None => (self.pre.basic_ref(address)?, Source::Pre),
         };
+        // A speculative run assumes its sender's nonce is its transaction's, as it will be once
+        // the sender's earlier transactions are committed (a valid block's are in order), rather
+        // than failing on a nonce that earlier transactions run elsewhere have not yet raised.
+        // The assumption is a read like any other: validated against the committed state.
+        if let (Some((sender, nonce)), Some(info)) = (self.sender_nonce, info.as_mut())
+            && sender == address
+            && info.nonce != nonce
+        {
+            info.nonce = nonce;
+            source = Source::Assumed;
+        }
         if self.record {
             self.reads.accounts.push((address, info.as_ref().map(summary), source));
         }
@@ -534,6 +554,7 @@ fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
     let view = &mut evm.ctx.journaled_state.database;
     view.reads.clear();
     view.read_beneficiary = false;
+    view.sender_nonce = view.record.then_some((tx.caller, tx.nonce));
     evm.ctx.set_tx(tx.clone());
     let result = DeferredFeeHandler(std::marker::PhantomData).run(evm);
     let state = evm.finalize();
@@ -656,8 +677,15 @@ impl<'a> Shared<'a> {
     /// An EVM over `overlay`; `record`: keep every read for validation (speculative runs).
     fn new_evm(&self, overlay: Overlay, record: bool) -> ViewEvm<'a> {
         let beneficiary = self.ctx.block.beneficiary;
-        let view =
-            View { pre: self.pre, overlay, record, reads: ReadSet::default(), beneficiary, read_beneficiary: false };
+        let view = View {
+            pre: self.pre,
+            overlay,
+            record,
+            reads: ReadSet::default(),
+            beneficiary,
+            read_beneficiary: false,
+            sender_nonce: None,
+        };
         let mut evm = Context::mainnet()
             .with_db(view)
             .with_cfg(self.ctx.cfg.clone())
