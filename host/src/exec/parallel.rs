@@ -29,6 +29,12 @@
 //! conflicts is abandoned (the helper takes another), and two abandoned stretches, or
 //! re-executions passing a third of the block, end speculation for the block.
 //!
+//! Some stale results are corrected rather than re-executed: one whose only stale reads are
+//! balances the run did not depend on (WETH's, a deposit contract's, a chained sender's; see
+//! exec/balance_uses.rs) commits with those balances shifted, and a plain transfer to a busy
+//! code-less recipient is credited lazily. A speculative run assumes its sender's nonce is the
+//! one its transaction carries, so a sender's later transactions do not fail speculatively.
+//!
 //! Beneficiary fees are deferred ([`crate::fees`]), so paying the block producer does not make
 //! every transaction conflict. Blocks too small for parallelism to pay run sequentially.
 
