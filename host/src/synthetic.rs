@@ -90,6 +90,14 @@ impl Asm {
         self.code.push(0x5b); // JUMPDEST
         self
     }
+    /// The `fail` label: revert with no data.
+    fn fail(&mut self) -> &mut Self {
+        self.label("fail").push(&[0]).op(&[DUP1, REVERT])
+    }
+    /// Logs the word on top of the stack with `log` (LOG0..LOG4, topics pushed above it).
+    fn log_word(&mut self, log: u8) -> &mut Self {
+        self.push(&[0]).op(&[MSTORE]).push(&[0x20]).push(&[0]).op(&[log, STOP])
+    }
     fn finish(&mut self) -> Bytes {
         for (at, label) in &self.fixups {
             self.code[*at] = u8::try_from(self.labels[label]).expect("label within 256 bytes");
@@ -159,9 +167,7 @@ fn token_code() -> Bytes {
         .push(&[0x20])
         .push(&[0])
         .op(&[LOG3, STOP])
-        .label("fail")
-        .push(&[0])
-        .op(&[DUP1, REVERT])
+        .fail()
         .finish()
 }
 
@@ -187,11 +193,8 @@ fn wrapped_code() -> Bytes {
         .label("deposit")
         .op(&[POP, CALLER, SLOAD, CALLVALUE, ADD, CALLER, SSTORE]) // slot[caller] += value
         .op(&[CALLVALUE])
-        .push(&[0])
-        .op(&[MSTORE])
-        .push(&[0x20])
-        .push(&[0])
-        .op(&[LOG0, STOP])
+        .push_label("log")
+        .op(&[JUMP])
         .label("withdraw")
         .op(&[POP])
         .push(&[0x20])
@@ -206,14 +209,9 @@ fn wrapped_code() -> Bytes {
         .op(&[DUP5, CALLER, GAS, CALL, POP, POP, STOP]) // CALL(gas, caller, amount, 0, 0, 0, 0)
         .label("total")
         .op(&[SELFBALANCE])
-        .push(&[0])
-        .op(&[MSTORE])
-        .push(&[0x20])
-        .push(&[0])
-        .op(&[LOG0, STOP])
-        .label("fail")
-        .push(&[0])
-        .op(&[DUP1, REVERT])
+        .label("log")
+        .log_word(LOG0)
+        .fail()
         .finish()
 }
 
