@@ -11,6 +11,11 @@
 //! such check passing is still allowed). Emptiness (which also decides gas and EXTCODEHASH)
 //! and the transaction's own up-front check on its sender are handled by the committer
 //! (`repair_balances` in exec/parallel.rs).
+//!
+//! The list is revm 43's: every place it reads or checks a balance while executing (checked
+//! against its sources). A revm upgrade must be checked against it again; the synthetic
+//! `wrapped` workload, whose runs read, spend and fall short of a balance, fails if a use is
+//! missed there.
 
 use revm::bytecode::opcode;
 use revm::context_interface::ContextTr;

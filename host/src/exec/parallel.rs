@@ -326,7 +326,9 @@ fn repair_balances(
     {
         return None;
     }
-    let non_empty = |a: &AccountSummary| !a.balance.is_zero() || a.nonce != 0 || a.code_hash != KECCAK_EMPTY;
+    // As revm's `is_empty`: a zero code hash is empty code too.
+    let has_code = |a: &AccountSummary| a.code_hash != KECCAK_EMPTY && !a.code_hash.is_zero();
+    let non_empty = |a: &AccountSummary| !a.balance.is_zero() || a.nonce != 0 || has_code(a);
     // (account, balance seen, balance now), each account once.
     let mut shifts: Vec<(Address, U256, U256)> = Vec::new();
     for (address, seen, _) in &reads.accounts {
