@@ -68,7 +68,7 @@ pub struct ExecStats {
     /// Speculative executions whose reads were stale at commit, redone on the committed state.
     pub reexecutions: usize,
     /// Plain transfers committed with their recipient's balance brought up to date, instead of
-    /// being re-executed (see `lazy_credit` in exec/parallel.rs).
+    /// being re-executed (see `Salvaged` in exec/parallel.rs).
     pub lazy_credits: usize,
     /// Re-executions passed a third of the block, or helpers' stretches kept going stale: the
     /// rest ran on the committer alone.

@@ -30,9 +30,8 @@
 //! re-executions passing a third of the block, end speculation for the block.
 //!
 //! Some stale results are corrected rather than re-executed: one whose only stale reads are
-//! balances the run did not depend on (WETH's, a deposit contract's, a chained sender's; see
-//! exec/balance_uses.rs) commits with those balances shifted, and a plain transfer to a busy
-//! code-less recipient is credited lazily. A speculative run assumes its sender's nonce is the
+//! balances the run did not depend on (WETH's, a deposit contract's, a chained sender's, a busy
+//! recipient's; see exec/balance_uses.rs) commits with those balances shifted. A speculative run assumes its sender's nonce is the
 //! one its transaction carries, so a sender's later transactions do not fail speculatively.
 //!
 //! Beneficiary fees are deferred ([`crate::fees`]), so paying the block producer does not make
@@ -217,27 +216,26 @@ fn more_chained_than(txs: &[TxEnv], limit: usize) -> bool {
 
 /// How a stale result was corrected instead of re-executed.
 enum Salvaged {
+    /// A plain transfer whose only stale read was its recipient's balance (deposits to one
+    /// busy address, such as an exchange's hot wallet): the recipient is credited lazily.
     LazyCredit,
+    /// Any other result whose stale reads were only balances it did not depend on.
     Balances,
 }
 
-/// Corrects a stale result so that it can still be committed ([`lazy_credit`], then
-/// [`repair_balances`]), and says how; `None`: it is handed back as it was, to be re-executed.
+/// Corrects a stale result so that it can still be committed ([`repair_balances`]), and says
+/// how; `None`: it is handed back as it was, to be re-executed.
 fn salvage(
     mut result: TxResult,
     reads: &ReadSet,
     tx: &TxEnv,
     committed: &Overlay,
     pre: &PreState,
-    beneficiary: Address,
 ) -> (TxResult, Option<Salvaged>) {
-    let (balances, how) = if let Some(credit) = lazy_credit(&result, reads, tx, committed, pre, beneficiary) {
-        (vec![credit], Salvaged::LazyCredit)
-    } else if let Some(shifted) = repair_balances(&result, reads, tx, committed, pre) {
-        (shifted, Salvaged::Balances)
-    } else {
+    let Some(balances) = repair_balances(&result, reads, tx, committed, pre) else {
         return (result, None);
     };
+    let credit = matches!(balances.as_slice(), [(to, _)] if tx.kind.to() == Some(to)) && is_plain_transfer(tx, pre);
     if let Ok((_, state)) = &mut result {
         for (address, balance) in balances {
             if let Some(account) = state.get_mut(&address) {
@@ -245,60 +243,7 @@ fn salvage(
             }
         }
     }
-    (result, Some(how))
-}
-
-/// A plain value transfer whose only stale read is its recipient's balance commits without
-/// re-execution: nothing it did depended on that balance, so the recipient ends at the current
-/// balance plus the value. This keeps deposits to one busy address (an exchange's hot wallet)
-/// from serialising a block. Conditions: the recipient has no code and is not the sender or the
-/// beneficiary, its nonce and code are unchanged, it was and is non-empty (so the gas for
-/// creating an account cannot differ), and every other read still holds.
-///
-/// Returns the recipient and its corrected balance.
-fn lazy_credit(
-    result: &TxResult,
-    reads: &ReadSet,
-    tx: &TxEnv,
-    overlay: &Overlay,
-    pre: &PreState,
-    beneficiary: Address,
-) -> Option<(Address, U256)> {
-    let Ok((exec, state)) = result else { return None };
-    let to = *tx.kind.to()?;
-    // An EIP-7702 authorisation could give the recipient code that reads its balance.
-    if to == tx.caller || to == beneficiary || !exec.is_success() || !tx.authorization_list.is_empty() {
-        return None;
-    }
-    let now = overlay.summary(pre, to)?;
-    let non_empty = |a: &AccountSummary| !a.balance.is_zero() || a.nonce != 0;
-    if now.code_hash != KECCAK_EMPTY || !non_empty(&now) {
-        return None;
-    }
-    let mut seen_recipient = None;
-    for (address, seen, _) in &reads.accounts {
-        if *address == to {
-            let seen = (*seen)?;
-            if seen.nonce != now.nonce || seen.code_hash != now.code_hash || !non_empty(&seen) {
-                return None;
-            }
-            seen_recipient = Some(seen);
-        } else if overlay.summary(pre, *address) != *seen {
-            return None;
-        }
-    }
-    if reads.storage.iter().any(|(a, s, v, _)| overlay.storage(pre, *a, *s) != *v) {
-        return None;
-    }
-    let seen = seen_recipient?;
-    let account = state.get(&to)?;
-    if account.info.balance != seen.balance + tx.value
-        || !account.storage.is_empty()
-        || account.info.code_hash != KECCAK_EMPTY
-    {
-        return None;
-    }
-    Some((to, now.balance + tx.value))
+    (result, Some(if credit { Salvaged::LazyCredit } else { Salvaged::Balances }))
 }
 
 /// A result whose only stale reads are balances that the run did not depend on (see
@@ -743,7 +688,7 @@ impl<'a> Shared<'a> {
                     result => {
                         inconsistent = spec.stretch;
                         let failed = result.is_err();
-                        match salvage(result, &spec.reads, tx, &view.overlay, self.pre, beneficiary) {
+                        match salvage(result, &spec.reads, tx, &view.overlay, self.pre) {
                             (fixed, Some(Salvaged::LazyCredit)) => {
                                 stats.lazy_credits += 1;
                                 fixed
