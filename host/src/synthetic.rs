@@ -90,6 +90,17 @@ impl Asm {
         self.code.push(0x5b); // JUMPDEST
         self
     }
+    /// amount = calldata[32..64]; slot[caller] -= amount, or jump to `fail` if short. Leaves
+    /// the amount on the stack.
+    fn debit_caller(&mut self) -> &mut Self {
+        self.push(&[0x20])
+            .op(&[CALLDATALOAD]) // amount
+            .op(&[CALLER, SLOAD]) // amount, balance
+            .op(&[DUP2, DUP2, LT]) // amount, balance, balance < amount
+            .push_label("fail")
+            .op(&[JUMPI])
+            .op(&[DUP2, SWAP1, SUB, CALLER, SSTORE]) // amount
+    }
     /// The `fail` label: revert with no data.
     fn fail(&mut self) -> &mut Self {
         self.label("fail").push(&[0]).op(&[DUP1, REVERT])
@@ -146,14 +157,7 @@ const SELFDESTRUCT: u8 = 0xff;
 fn token_code() -> Bytes {
     let sig = keccak256("Transfer(address,address,uint256)");
     Asm::default()
-        .push(&[0x20])
-        .op(&[CALLDATALOAD]) // amount
-        .op(&[CALLER, SLOAD]) // amount, bal_from
-        .op(&[DUP2, DUP2, LT]) // amount, bal_from, bal_from < amount
-        .push_label("fail")
-        .op(&[JUMPI])
-        .op(&[DUP2, SWAP1, SUB]) // amount, bal_from - amount
-        .op(&[CALLER, SSTORE]) // amount
+        .debit_caller() // amount
         .push(&[0])
         .op(&[CALLDATALOAD]) // amount, to
         .op(&[DUP1, SLOAD]) // amount, to, bal_to
@@ -197,13 +201,7 @@ fn wrapped_code() -> Bytes {
         .op(&[JUMP])
         .label("withdraw")
         .op(&[POP])
-        .push(&[0x20])
-        .op(&[CALLDATALOAD]) // amount
-        .op(&[CALLER, SLOAD]) // amount, bal
-        .op(&[DUP2, DUP2, LT]) // amount, bal, bal < amount
-        .push_label("fail")
-        .op(&[JUMPI])
-        .op(&[DUP2, SWAP1, SUB, CALLER, SSTORE]) // amount
+        .debit_caller() // amount
         .push(&[0])
         .op(&[DUP1, DUP1, DUP1]) // amount, 0, 0, 0, 0
         .op(&[DUP5, CALLER, GAS, CALL, POP, POP, STOP]) // CALL(gas, caller, amount, 0, 0, 0, 0)
