@@ -51,6 +51,11 @@ pub enum Workload {
     /// transaction moves; one in ten reads that balance (like WETH's totalSupply), and the
     /// contract starts short of ether, so early withdrawals may fail to pay out.
     Wrapped,
+    /// A few shared tallies that most transactions add one to (up to a cap, from zero), some
+    /// reset, mirror (cap minus the tally) or log: runs that only add to a tally commit with it
+    /// shifted, the others (and those where the shift would cross the cap or zero) are
+    /// re-executed.
+    Counters,
 }
 
 const BENEFICIARY: Address = Address::new([0xbe; 20]);
@@ -58,6 +63,9 @@ const TOKEN: Address = Address::new([0x70; 20]);
 const COUNTER: Address = Address::new([0xc0; 20]);
 const LOOP: Address = Address::new([0x10; 20]);
 const WRAPPED: Address = Address::new([0x3e; 20]);
+const TALLY: Address = Address::new([0x7a; 20]);
+/// The tallies of the `counters` workload (slots 0..TALLIES).
+const TALLIES: u64 = 4;
 const BASEFEE: u64 = 7;
 
 /// A tiny assembler: opcodes, pushes, and one-byte jump labels.
@@ -210,6 +218,50 @@ fn wrapped_code() -> Bytes {
         .label("log")
         .log_word(LOG0)
         .fail()
+        .finish()
+}
+
+/// Tallies: calldata[0..32] picks the operation on tally `k` = calldata[32..64]: 0 adds one
+/// while it is below `cap`, 1 resets it to zero (after reading it), 3 sets it to `cap` minus
+/// itself, anything else logs it.
+fn tally_code(cap: u64) -> Bytes {
+    Asm::default()
+        .push(&[0x20])
+        .op(&[CALLDATALOAD]) // k
+        .op(&[DUP1, SLOAD]) // k, v
+        .push(&[0])
+        .op(&[CALLDATALOAD]) // k, v, op
+        .op(&[DUP1, ISZERO])
+        .push_label("add")
+        .op(&[JUMPI])
+        .op(&[DUP1])
+        .push(&[1])
+        .op(&[EQ])
+        .push_label("reset")
+        .op(&[JUMPI])
+        .push(&[3])
+        .op(&[EQ])
+        .push_label("mirror")
+        .op(&[JUMPI]) // k, v
+        .op(&[SWAP1, POP]) // v
+        .log_word(LOG0)
+        .label("add") // k, v, op
+        .op(&[POP])
+        .push(&cap.to_be_bytes())
+        .op(&[DUP2, LT, ISZERO]) // k, v, !(v < cap)
+        .push_label("done")
+        .op(&[JUMPI])
+        .push(&[1])
+        .op(&[ADD, SWAP1, SSTORE, STOP]) // slot[k] = v + 1
+        .label("done")
+        .op(&[STOP])
+        .label("reset") // k, v, op
+        .op(&[POP, POP])
+        .push(&[0])
+        .op(&[SWAP1, SSTORE, STOP]) // slot[k] = 0
+        .label("mirror") // k, v
+        .push(&cap.to_be_bytes())
+        .op(&[SUB, SWAP1, SSTORE, STOP]) // slot[k] = cap - v
         .finish()
 }
 
@@ -469,6 +521,22 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
                 };
                 let data = words(&[U256::from(op), amount]);
                 txs.push(call(account(i), 0, WRAPPED, value, data, 100_000));
+            }
+        }
+        Workload::Counters => {
+            // Every tally reaches the cap part-way through the block.
+            let cap = (n64 / (2 * TALLIES)).max(2);
+            accounts.push((TALLY, contract(tally_code(cap)), BTreeMap::new()));
+            for i in 0..n64 {
+                accounts.push(eoa(i));
+                let op = match rng.random_range(0..20) {
+                    0 => 1,
+                    1..=3 => 2,
+                    4 => 3,
+                    _ => 0,
+                };
+                let data = words(&[U256::from(op), U256::from(rng.random_range(0..TALLIES))]);
+                txs.push(call(account(i), 0, TALLY, U256::ZERO, data, 100_000));
             }
         }
     }

@@ -90,6 +90,22 @@ fn deposits_and_withdrawals_on_one_wrapped_ether_contract() {
 }
 
 #[test]
+fn shared_tallies_added_to_reset_and_logged() {
+    let (out, changes) = check(Workload::Counters, 400);
+    assert!(out.txs.iter().all(|t| t.success()));
+    assert!(!changes.is_empty());
+    // Runs that only add to a tally commit with it shifted rather than being re-executed.
+    assert!(some_run(Workload::Counters, |stats| stats.slot_repairs > 0), "no run committed a shifted tally");
+}
+
+#[test]
+fn erc20_transfers_commit_with_balances_shifted() {
+    // Holders' token balances move in both halves of the block; a transfer that only checked
+    // and moved them commits with them shifted.
+    assert!(some_run(Workload::Erc20, |stats| stats.slot_repairs > 0), "no run committed a shifted token balance");
+}
+
+#[test]
 fn swaps_across_many_pools() {
     let (out, _) = check(Workload::Swaps, 200);
     assert!(out.txs.iter().all(|t| t.success()));
@@ -131,6 +147,7 @@ fn conflicting_workloads_over_many_seeds_and_thread_counts() {
         Workload::SelfDestructs,
         Workload::Deposits,
         Workload::Wrapped,
+        Workload::Counters,
     ];
     for workload in workloads {
         for seed in 1..=4 {

@@ -10,7 +10,7 @@
 //! check that the sender can pay (recorded with the slack left, so a shift that keeps every
 //! such check passing is still allowed). Emptiness (which also decides gas and EXTCODEHASH)
 //! and the transaction's own up-front check on its sender are handled by the committer
-//! (`repair_balances` in exec/parallel.rs).
+//! (`repair` in exec/parallel.rs).
 //!
 //! The list is revm 43's: every place it reads or checks a balance while executing (checked
 //! against its sources). A revm upgrade must be checked against it again; the synthetic
@@ -51,6 +51,17 @@ where
     H: Host + ContextTr,
     H::Db: RecordsBalanceUses,
 {
+    *table = watched_table();
+}
+
+/// revm's instruction table with the balance-dependent opcodes watching.
+pub(crate) const fn watched_table<W, H>() -> InstructionTable<W, H>
+where
+    W: InterpreterTypes,
+    H: Host + ContextTr,
+    H::Db: RecordsBalanceUses,
+{
+    let mut table = revm::interpreter::instruction_table::<W, H>();
     table[opcode::BALANCE as usize] = Instruction::new(balance::<W, H>);
     table[opcode::SELFBALANCE as usize] = Instruction::new(selfbalance::<W, H>);
     table[opcode::SELFDESTRUCT as usize] = Instruction::new(selfdestruct::<W, H>);
@@ -58,6 +69,7 @@ where
     table[opcode::CALLCODE as usize] = Instruction::new(callcode::<W, H>);
     table[opcode::CREATE as usize] = Instruction::new(create::<W, H>);
     table[opcode::CREATE2 as usize] = Instruction::new(create2::<W, H>);
+    table
 }
 
 fn record<W: InterpreterTypes, H: Host + ContextTr>(

@@ -5,6 +5,7 @@ mod balance_uses;
 pub mod overlay;
 pub mod parallel;
 pub mod sequential;
+mod slot_uses;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,11 @@ pub struct ExecStats {
     /// (e.g. WETH's, or a deposit contract's), committed with those balances shifted instead
     /// of being re-executed (see exec/balance_uses.rs).
     pub balance_repairs: usize,
+    /// Speculative results with stale storage reads whose values the run only shifted (added
+    /// to, subtracted from, stored back) and compared, every comparison coming out the same
+    /// (an exchange's token balance, a pool's reserve), committed with those slots shifted
+    /// (see exec/slot_uses.rs).
+    pub slot_repairs: usize,
     /// Where the time went (parallel blocks, when `ParallelConfig::timeline` is on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Timeline>,

@@ -46,12 +46,13 @@ use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransa
 use revm::context::{ContextSetters, TxEnv};
 use revm::context_interface::Transaction;
 use revm::handler::{FrameResult, Handler, MainnetContext, MainnetEvm};
-use revm::primitives::{Address, B256, KECCAK_EMPTY, U256};
+use revm::primitives::{Address, B256, HashMap, KECCAK_EMPTY, U256};
 use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
 use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
 use super::overlay::Overlay;
+use super::slot_uses::{self, Shadow, SlotUses, TracksSlotUses};
 use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
 use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, FinalState, TxOutcome, execute_sequential};
 use crate::env::BlockContext;
@@ -221,9 +222,12 @@ enum Salvaged {
     LazyCredit,
     /// Any other result whose stale reads were only balances it did not depend on.
     Balances,
+    /// A result with stale storage reads (and perhaps balances) that it only shifted and
+    /// compared, every comparison coming out the same.
+    Slots,
 }
 
-/// Corrects a stale result so that it can still be committed ([`repair_balances`]), and says
+/// Corrects a stale result so that it can still be committed ([`repair`]), and says
 /// how; `None`: it is handed back as it was, to be re-executed.
 fn salvage(
     mut result: TxResult,
@@ -232,45 +236,81 @@ fn salvage(
     committed: &Overlay,
     pre: &PreState,
 ) -> (TxResult, Option<Salvaged>) {
-    let Some(balances) = repair_balances(&result, reads, tx, committed, pre) else {
+    let Some(Repair { balances, slots }) = repair(&result, reads, tx, committed, pre) else {
         return (result, None);
     };
-    let credit = matches!(balances.as_slice(), [(to, _)] if tx.kind.to() == Some(to)) && is_plain_transfer(tx, pre);
+    let how = if !slots.is_empty() {
+        Salvaged::Slots
+    } else if matches!(balances.as_slice(), [(to, _)] if tx.kind.to() == Some(to)) && is_plain_transfer(tx, pre) {
+        Salvaged::LazyCredit
+    } else {
+        Salvaged::Balances
+    };
     if let Ok((_, state)) = &mut result {
         for (address, balance) in balances {
             if let Some(account) = state.get_mut(&address) {
                 account.info.balance = balance;
             }
         }
+        for (address, slot, now, shift) in slots {
+            if let Some(slot) = state.get_mut(&address).and_then(|a| a.storage.get_mut(&slot)) {
+                slot.original_value = now;
+                slot.present_value = slot.present_value.wrapping_add(shift);
+            }
+        }
     }
-    (result, Some(if credit { Salvaged::LazyCredit } else { Salvaged::Balances }))
+    (result, Some(how))
+}
+
+/// How to correct a stale result: each shifted account's new balance, and each shifted slot's
+/// (account, slot, committed value, shift).
+struct Repair {
+    balances: Vec<(Address, U256)>,
+    slots: Vec<(Address, U256, U256, U256)>,
 }
 
 /// A result whose only stale reads are balances that the run did not depend on (see
-/// exec/balance_uses.rs) commits with each such balance shifted by how much the committed
-/// one differs from what the run saw, instead of being re-executed. Conditions, per account:
+/// exec/balance_uses.rs), and storage values that it only shifted and compared (see
+/// exec/slot_uses.rs), commits with each such balance and slot shifted by how much the
+/// committed value differs from what the run saw, instead of being re-executed.
+///
+/// Slots: every comparison the run made must come out the same with the shifted values, and
+/// the account must be neither created nor self-destructed by the run. Balances, per account:
 /// same nonce and code, existing and non-empty before and after (emptiness decides gas,
 /// EXTCODEHASH and end-of-transaction clearing); its balance not read, moved whole or short of
 /// a payment in the run, and every payment out of it still covered after the shift; for the
 /// sender, the shifted balance still covers the most the transaction can cost (checked up
 /// front). The beneficiary's committed balance is exact here: owed fees are settled before a
-/// result that read it is validated. Every storage read must hold, and no EIP-7702
-/// authorisation may be involved.
-///
-/// Returns each shifted account's new balance.
-fn repair_balances(
-    result: &TxResult,
-    reads: &ReadSet,
-    tx: &TxEnv,
-    committed: &Overlay,
-    pre: &PreState,
-) -> Option<Vec<(Address, U256)>> {
+/// result that read it is validated. No EIP-7702 authorisation may be involved.
+fn repair(result: &TxResult, reads: &ReadSet, tx: &TxEnv, committed: &Overlay, pre: &PreState) -> Option<Repair> {
     let Ok((_, state)) = result else { return None };
-    if !tx.authorization_list.is_empty()
-        || reads.storage.iter().any(|(a, s, v, _)| committed.storage(pre, *a, *s) != *v)
+    if !tx.authorization_list.is_empty() {
+        return None;
+    }
+    // (read index, account, slot, committed value, shift)
+    let mut slot_shifts: Vec<(usize, Address, U256, U256, U256)> = Vec::new();
+    for (read, (address, slot, seen, _)) in reads.storage.iter().enumerate() {
+        let now = committed.storage(pre, *address, *slot);
+        if now != *seen {
+            // (revm 43 reads a slot once per transaction; a slot read twice is not shifted twice.)
+            if !reads.slots.shiftable(read) || slot_shifts.iter().any(|s| (s.1, s.2) == (*address, *slot)) {
+                return None;
+            }
+            slot_shifts.push((read, *address, *slot, now, now.wrapping_sub(*seen)));
+        }
+    }
+    let shift_of = |read: usize| slot_shifts.iter().find(|s| s.0 == read).map_or(U256::ZERO, |s| s.4);
+    if !slot_shifts.is_empty() && !reads.slots.hold(shift_of) {
+        return None;
+    }
+    if slot_shifts
+        .iter()
+        .any(|(_, address, ..)| state.get(address).is_some_and(|a| a.is_created() || a.is_selfdestructed()))
     {
         return None;
     }
+    let slots: Vec<_> =
+        slot_shifts.into_iter().map(|(_, address, slot, now, shift)| (address, slot, now, shift)).collect();
     // As revm's `is_empty`: a zero code hash is empty code too.
     let has_code = |a: &AccountSummary| a.code_hash != KECCAK_EMPTY && !a.code_hash.is_zero();
     let non_empty = |a: &AccountSummary| !a.balance.is_zero() || a.nonce != 0 || has_code(a);
@@ -300,7 +340,7 @@ fn repair_balances(
         }
         shifts.push((*address, seen.balance, now.balance));
     }
-    if shifts.is_empty() {
+    if shifts.is_empty() && slots.is_empty() {
         return None;
     }
     let mut balances = Vec::with_capacity(shifts.len());
@@ -316,7 +356,7 @@ fn repair_balances(
         }
         balances.push((address, shifted));
     }
-    Some(balances)
+    Some(Repair { balances, slots })
 }
 
 /// Where a read was served from.
@@ -338,6 +378,8 @@ struct ReadSet {
     storage: Vec<(Address, U256, U256, Source)>,
     /// How the run used balances beyond adding to them (see exec/balance_uses.rs).
     balances: Vec<(Address, BalanceUse)>,
+    /// How the run used the values it read from storage (see exec/slot_uses.rs).
+    slots: SlotUses,
 }
 
 impl ReadSet {
@@ -374,8 +416,9 @@ impl ReadSet {
     /// partly committed state has written something it read, with a different value. (A value
     /// from the helper's own earlier write that the committed state also wrote means those
     /// earlier transactions conflicted too.) A plain transfer's recipient does not count: the
-    /// committer credits it lazily; nor does a moved balance the run did not depend on: the
-    /// committer shifts it ([`repair_balances`]).
+    /// committer credits it lazily; nor does a moved balance the run did not depend on, or a
+    /// moved storage value it only shifted and compared: the committer may shift them
+    /// ([`repair`]).
     fn conflicts_with(&self, committed: &Overlay, tx: &TxEnv) -> bool {
         let lazy = tx.data.is_empty().then(|| tx.kind.to()).flatten();
         let balance_only = |address: &Address, seen: &Option<AccountSummary>| {
@@ -389,7 +432,9 @@ impl ReadSet {
         };
         self.accounts.iter().any(|(address, seen, _)| {
             Some(address) != lazy && written_otherwise(committed, address, seen) && !balance_only(address, seen)
-        }) || self.storage.iter().any(|(a, s, seen, _)| committed.local_storage(*a, *s).is_some_and(|v| v != *seen))
+        }) || self.storage.iter().enumerate().any(|(read, (a, s, seen, _))| {
+            committed.local_storage(*a, *s).is_some_and(|v| v != *seen) && !self.slots.shiftable(read)
+        })
     }
 }
 
@@ -416,6 +461,26 @@ struct View<'a> {
     /// A speculative run's sender and its transaction's nonce: the sender is served with that
     /// nonce (see [`View::basic`]).
     sender_nonce: Option<(Address, u64)>,
+    /// Speculative runs: the stack items holding values read from storage, and which storage
+    /// read served each slot (an index into `reads.storage`).
+    shadow: Shadow,
+    slot_reads: HashMap<(Address, U256), u32>,
+    /// Is the EVM's instruction table the tracing one (see [`transact`])?
+    tracing_table: bool,
+}
+
+impl TracksSlotUses for View<'_> {
+    fn shadow(&self) -> &Shadow {
+        &self.shadow
+    }
+
+    fn shadow_and_uses(&mut self) -> (&mut Shadow, &mut SlotUses) {
+        (&mut self.shadow, &mut self.reads.slots)
+    }
+
+    fn read_of(&self, address: Address, slot: U256) -> Option<u32> {
+        self.slot_reads.get(&(address, slot)).copied()
+    }
 }
 
 impl RecordsBalanceUses for View<'_> {
@@ -476,6 +541,10 @@ impl Database for View<'_> {
             None => (self.pre.storage_ref(address, index)?, Source::Pre),
         };
         if self.record {
+            if self.shadow.traced() {
+                let read = self.reads.storage.len() as u32;
+                self.slot_reads.entry((address, index)).or_insert(read);
+            }
             self.reads.storage.push((address, index, value, source));
         }
         Ok(value)
@@ -502,10 +571,22 @@ impl<'a> Handler for DeferredFeeHandler<'a> {
     }
 }
 
-/// Runs `tx` on the view, recording its reads afresh.
-fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv) -> TxResult {
+/// Runs `tx` on the view, recording its reads afresh (speculative runs); `trace`: follow the
+/// values it reads from storage (see exec/slot_uses.rs). Tracing costs every opcode a check, so
+/// the instruction table is swapped for the tracing one only for a run that is traced.
+fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv, trace: bool) -> TxResult {
+    let view = &mut evm.ctx.journaled_state.database;
+    let trace = trace && view.record;
+    if trace != view.tracing_table {
+        view.tracing_table = trace;
+        let table = evm.instruction.instruction_table_mut();
+        if trace { slot_uses::track(table) } else { balance_uses::watch(table) }
+    }
     let view = &mut evm.ctx.journaled_state.database;
     view.reads.clear();
+    view.reads.slots.start(trace);
+    view.shadow.start(trace);
+    view.slot_reads.clear();
     view.read_beneficiary = false;
     view.sender_nonce = view.record.then_some((tx.caller, tx.nonce));
     evm.ctx.set_tx(tx.clone());
@@ -558,6 +639,9 @@ struct Shared<'a> {
     results: Vec<Mutex<Option<Box<Speculative>>>>,
     /// Running sum of each transaction's estimated cost (see [`estimated_cost`]).
     cost_prefix: Vec<f64>,
+    /// For each call with calldata, the first transaction of the block making a related call
+    /// (see [`first_related_calls`]).
+    first_call: Vec<usize>,
     /// Each helper's first stretch, fixed before any thread starts (see [`Shared::new`]).
     first: Vec<std::ops::Range<usize>>,
     /// A transaction the first helper runs before its first stretch (see [`giant`]).
@@ -611,6 +695,7 @@ impl<'a> Shared<'a> {
             ready: txs.iter().map(|_| AtomicBool::new(false)).collect(),
             results: txs.iter().map(|_| Mutex::new(None)).collect(),
             cost_prefix,
+            first_call: first_related_calls(txs),
             first,
             giant,
             stretch_starts: (0..=helpers).map(|_| AtomicUsize::new(0)).collect(),
@@ -638,6 +723,9 @@ impl<'a> Shared<'a> {
             beneficiary,
             read_beneficiary: false,
             sender_nonce: None,
+            shadow: Shadow::default(),
+            slot_reads: HashMap::default(),
+            tracing_table: false,
         };
         let mut evm = Context::mainnet()
             .with_db(view)
@@ -695,6 +783,10 @@ impl<'a> Shared<'a> {
                             }
                             (fixed, Some(Salvaged::Balances)) => {
                                 stats.balance_repairs += 1;
+                                fixed
+                            }
+                            (fixed, Some(Salvaged::Slots)) => {
+                                stats.slot_repairs += 1;
                                 fixed
                             }
                             (_, None) => {
@@ -761,12 +853,12 @@ impl<'a> Shared<'a> {
         if self.touches_beneficiary(tx) && !fees.is_empty() {
             settle(&mut evm.ctx.journaled_state.database.overlay, self.pre, beneficiary, fees, stats);
         }
-        let result = transact(evm, tx);
+        let result = transact(evm, tx, false);
         let view = &mut evm.ctx.journaled_state.database;
         if view.read_beneficiary && !fees.is_empty() {
             // It saw the beneficiary without the fees owed: settle them and run it again.
             settle(&mut view.overlay, self.pre, beneficiary, fees, stats);
-            return transact(evm, tx);
+            return transact(evm, tx, false);
         }
         result
     }
@@ -874,7 +966,11 @@ impl<'a> Shared<'a> {
             let started = self.clock.now();
             // A panic must not leave the committer waiting for this result: publish it as a
             // failed speculation (the committer then executes the transaction itself) and stop.
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(evm, &self.txs[index])));
+            // Traced when an earlier transaction outside this stretch made a related call: the
+            // two may move the same counter (see exec/slot_uses.rs). Not on the committer, whose
+            // time is the block's.
+            let trace = self.first_call[index] < start && taker != self.committer_as_helper();
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(evm, &self.txs[index], trace)));
             let panicked = run.is_err();
             let result = run.unwrap_or_else(|_| Err(EVMError::Custom("speculative execution panicked".into())));
             let view = &mut evm.ctx.journaled_state.database;
@@ -972,6 +1068,28 @@ impl<'a> Shared<'a> {
         self.ends[helper].store(end, Ordering::Release);
         Some(middle)
     }
+}
+
+/// For each call with calldata, the first transaction of `txs` that makes a related call: to
+/// the same account, with a participant in common (its sender, or its first argument, such as
+/// a token transfer's recipient); `usize::MAX` for the others. Related calls are the ones that
+/// may move one counter: a token balance that one holder spends and another receives.
+fn first_related_calls(txs: &[TxEnv]) -> Vec<usize> {
+    let mut first = HashMap::<(Address, B256), usize>::with_capacity_and_hasher(2 * txs.len(), Default::default());
+    txs.iter()
+        .enumerate()
+        .map(|(index, tx)| match tx.kind.to() {
+            Some(to) if !tx.data.is_empty() => {
+                let sender = *first.entry((*to, tx.caller.into_word())).or_insert(index);
+                let argument = tx
+                    .data
+                    .get(4..36)
+                    .map_or(usize::MAX, |word| *first.entry((*to, B256::from_slice(word))).or_insert(index));
+                sender.min(argument)
+            }
+            _ => usize::MAX,
+        })
+        .collect()
 }
 
 /// A transaction likely to take a large share of the block's time, which a contiguous split
