@@ -64,6 +64,7 @@ const COUNTER: Address = Address::new([0xc0; 20]);
 const LOOP: Address = Address::new([0x10; 20]);
 const WRAPPED: Address = Address::new([0x3e; 20]);
 const TALLY: Address = Address::new([0x7a; 20]);
+const TRANSFER: &str = "transfer(address,uint256)";
 /// The tallies of the `counters` workload (slots 0..TALLIES).
 const TALLIES: u64 = 4;
 const BASEFEE: u64 = 7;
@@ -98,10 +99,10 @@ impl Asm {
         self.code.push(0x5b); // JUMPDEST
         self
     }
-    /// amount = calldata[32..64]; slot[caller] -= amount, or jump to `fail` if short. Leaves
-    /// the amount on the stack.
-    fn debit_caller(&mut self) -> &mut Self {
-        self.push(&[0x20])
+    /// amount = the calldata word at `amount_at`; slot[caller] -= amount, or jump to `fail` if
+    /// short. Leaves the amount on the stack.
+    fn debit_caller(&mut self, amount_at: u8) -> &mut Self {
+        self.push(&[amount_at])
             .op(&[CALLDATALOAD]) // amount
             .op(&[CALLER, SLOAD]) // amount, balance
             .op(&[DUP2, DUP2, LT]) // amount, balance, balance < amount
@@ -142,6 +143,7 @@ const LOG0: u8 = 0xa0;
 const CALL: u8 = 0xf1;
 const CALLER: u8 = 0x33;
 const CALLDATALOAD: u8 = 0x35;
+const SHR: u8 = 0x1c;
 const MSTORE: u8 = 0x52;
 const SLOAD: u8 = 0x54;
 const SSTORE: u8 = 0x55;
@@ -160,20 +162,20 @@ const REVERT: u8 = 0xfd;
 const CODECOPY: u8 = 0x39;
 const SELFDESTRUCT: u8 = 0xff;
 
-/// transfer(to = calldata[0..32], amount = calldata[32..64]); balance of `a` at slot `a`.
-/// Reverts on insufficient balance; logs Transfer(from, to, amount).
+/// ERC-20's transfer(address to, uint256 amount), ABI-encoded (the selector is not checked);
+/// balance of `a` at slot `a`. Reverts on insufficient balance; logs Transfer(from, to, amount).
 fn token_code() -> Bytes {
     let sig = keccak256("Transfer(address,address,uint256)");
     Asm::default()
-        .debit_caller() // amount
-        .push(&[0])
+        .debit_caller(36) // amount
+        .push(&[4])
         .op(&[CALLDATALOAD]) // amount, to
         .op(&[DUP1, SLOAD]) // amount, to, bal_to
         .op(&[DUP3, ADD]) // amount, to, bal_to + amount
         .op(&[SWAP1, SSTORE]) // amount
         .push(&[0])
         .op(&[MSTORE]) // mem[0] = amount
-        .push(&[0])
+        .push(&[4])
         .op(&[CALLDATALOAD, CALLER]) // to, from
         .push(sig.as_slice()) // to, from, sig
         .push(&[0x20])
@@ -183,22 +185,26 @@ fn token_code() -> Bytes {
         .finish()
 }
 
-/// WETH-like, the holder's wrapped balance at the slot of its address. calldata[0..32] picks:
-/// 0 deposit (adds the value; logs it), 1 withdraw(amount = calldata[32..64]) (reverts if short;
-/// sends the ether back with CALL), 2 log the contract's own ether balance (SELFBALANCE).
+/// WETH-like, the holder's wrapped balance at the slot of its address, called like WETH:
+/// deposit() adds the value (and logs it), withdraw(uint256 amount) reverts if short and sends
+/// the ether back with CALL, totalSupply() logs the contract's own ether balance (SELFBALANCE).
 fn wrapped_code() -> Bytes {
     Asm::default()
         .push(&[0])
-        .op(&[CALLDATALOAD]) // op
-        .op(&[DUP1, ISZERO])
+        .op(&[CALLDATALOAD])
+        .push(&[0xe0])
+        .op(&[SHR]) // selector
+        .op(&[DUP1])
+        .push(&selector("deposit()"))
+        .op(&[EQ])
         .push_label("deposit")
         .op(&[JUMPI])
         .op(&[DUP1])
-        .push(&[1])
+        .push(&selector("withdraw(uint256)"))
         .op(&[EQ])
         .push_label("withdraw")
         .op(&[JUMPI])
-        .push(&[2])
+        .push(&selector("totalSupply()"))
         .op(&[EQ])
         .push_label("total")
         .op(&[JUMPI, STOP])
@@ -209,7 +215,7 @@ fn wrapped_code() -> Bytes {
         .op(&[JUMP])
         .label("withdraw")
         .op(&[POP])
-        .debit_caller() // amount
+        .debit_caller(4) // amount
         .push(&[0])
         .op(&[DUP1, DUP1, DUP1]) // amount, 0, 0, 0, 0
         .op(&[DUP5, CALLER, GAS, CALL, POP, POP, STOP]) // CALL(gas, caller, amount, 0, 0, 0, 0)
@@ -372,6 +378,21 @@ fn words(values: &[U256]) -> Bytes {
     Bytes::from(values.iter().flat_map(|v| v.to_be_bytes::<32>()).collect::<Vec<u8>>())
 }
 
+/// The 4-byte selector of a Solidity function signature.
+fn selector(signature: &str) -> [u8; 4] {
+    keccak256(signature)[..4].try_into().expect("four bytes")
+}
+
+/// An ABI-encoded call: selector, then one word per argument.
+fn abi(signature: &str, args: &[U256]) -> Bytes {
+    Bytes::from([selector(signature).as_slice(), &words(args)].concat())
+}
+
+/// An address as an ABI word.
+fn address_word(address: Address) -> U256 {
+    U256::from_be_slice(address.as_slice())
+}
+
 /// Builds a block of `n` transactions of the given workload, deterministic in `seed`.
 pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -412,7 +433,7 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             accounts.push((TOKEN, contract(token_code()), storage));
             for i in 0..n64 {
                 let to = account(rng.random_range(0..holders));
-                let data = words(&[U256::from_be_slice(to.as_slice()), U256::from(rng.random_range(1..1000u64))]);
+                let data = abi(TRANSFER, &[address_word(to), U256::from(rng.random_range(1..1000u64))]);
                 txs.push(call(account(i), 0, TOKEN, U256::ZERO, data, 100_000));
             }
         }
@@ -459,7 +480,14 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
                         ..call(from, nonce, Address::ZERO, U256::ZERO, creation_code(&counter_code()), 200_000)
                     },
                     // Transfers more than the balance: reverts.
-                    1 => call(from, nonce, TOKEN, U256::ZERO, words(&[U256::from(1), U256::from(10_000u64)]), 100_000),
+                    1 => call(
+                        from,
+                        nonce,
+                        TOKEN,
+                        U256::ZERO,
+                        abi(TRANSFER, &[U256::from(1), U256::from(10_000u64)]),
+                        100_000,
+                    ),
                     2 => call(from, nonce, LOOP, U256::ZERO, Bytes::new(), 50_000),
                     3 => call(from, nonce, BENEFICIARY, U256::from(12_345u64), Bytes::new(), 21_000),
                     4 => call(from, nonce, COUNTER, U256::ZERO, Bytes::new(), 60_000),
@@ -470,7 +498,7 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
                             nonce,
                             TOKEN,
                             U256::ZERO,
-                            words(&[U256::from_be_slice(to.as_slice()), U256::from(3u64)]),
+                            abi(TRANSFER, &[address_word(to), U256::from(3u64)]),
                             100_000,
                         )
                     }
@@ -514,12 +542,11 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             accounts.push((WRAPPED, contract(wrapped_code()).with_balance(reserve), holdings));
             for i in 0..n64 {
                 let amount = U256::from(rng.random_range(1..10u64.pow(17)));
-                let (op, value) = match rng.random_range(0..10) {
-                    0 => (2, U256::ZERO),
-                    1..=5 => (0, amount),
-                    _ => (1, U256::ZERO),
+                let (data, value) = match rng.random_range(0..10) {
+                    0 => (abi("totalSupply()", &[]), U256::ZERO),
+                    1..=5 => (abi("deposit()", &[]), amount),
+                    _ => (abi("withdraw(uint256)", &[amount]), U256::ZERO),
                 };
-                let data = words(&[U256::from(op), amount]);
                 txs.push(call(account(i), 0, WRAPPED, value, data, 100_000));
             }
         }

@@ -640,8 +640,9 @@ struct Shared<'a> {
     /// Running sum of each transaction's estimated cost (see [`estimated_cost`]).
     cost_prefix: Vec<f64>,
     /// For each call with calldata, the first transaction of the block making a related call
-    /// (see [`first_related_calls`]).
-    first_call: Vec<usize>,
+    /// (see [`first_related_calls`]); computed by the first helper that needs it, off the
+    /// committer's path.
+    first_call: std::sync::OnceLock<Vec<u32>>,
     /// Each helper's first stretch, fixed before any thread starts (see [`Shared::new`]).
     first: Vec<std::ops::Range<usize>>,
     /// A transaction the first helper runs before its first stretch (see [`giant`]).
@@ -695,7 +696,7 @@ impl<'a> Shared<'a> {
             ready: txs.iter().map(|_| AtomicBool::new(false)).collect(),
             results: txs.iter().map(|_| Mutex::new(None)).collect(),
             cost_prefix,
-            first_call: first_related_calls(txs),
+            first_call: std::sync::OnceLock::new(),
             first,
             giant,
             stretch_starts: (0..=helpers).map(|_| AtomicUsize::new(0)).collect(),
@@ -969,7 +970,8 @@ impl<'a> Shared<'a> {
             // Traced when an earlier transaction outside this stretch made a related call: the
             // two may move the same counter (see exec/slot_uses.rs). Not on the committer, whose
             // time is the block's.
-            let trace = self.first_call[index] < start && taker != self.committer_as_helper();
+            let trace = taker != self.committer_as_helper()
+                && (self.first_call.get_or_init(|| first_related_calls(self.txs))[index] as usize) < start;
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(evm, &self.txs[index], trace)));
             let panicked = run.is_err();
             let result = run.unwrap_or_else(|_| Err(EVMError::Custom("speculative execution panicked".into())));
@@ -1072,22 +1074,23 @@ impl<'a> Shared<'a> {
 
 /// For each call with calldata, the first transaction of `txs` that makes a related call: to
 /// the same account, with a participant in common (its sender, or its first argument, such as
-/// a token transfer's recipient); `usize::MAX` for the others. Related calls are the ones that
-/// may move one counter: a token balance that one holder spends and another receives.
-fn first_related_calls(txs: &[TxEnv]) -> Vec<usize> {
-    let mut first = HashMap::<(Address, B256), usize>::with_capacity_and_hasher(2 * txs.len(), Default::default());
+/// a token transfer's recipient); `u32::MAX` for the others. Related calls are the ones that
+/// may move one counter: a token balance that one holder spends and another receives. (Keys
+/// are 64-bit hashes: a collision only traces a run that did not need it.)
+fn first_related_calls(txs: &[TxEnv]) -> Vec<u32> {
+    use std::hash::BuildHasher;
+    let hasher = revm::primitives::map::DefaultHashBuilder::default();
+    let mut first = HashMap::<u64, u32>::with_capacity_and_hasher(2 * txs.len(), Default::default());
+    let mut first_of =
+        |to: &Address, word: &[u8], index: u32| *first.entry(hasher.hash_one((to, word))).or_insert(index);
     txs.iter()
-        .enumerate()
-        .map(|(index, tx)| match tx.kind.to() {
+        .zip(0u32..)
+        .map(|(tx, index)| match tx.kind.to() {
             Some(to) if !tx.data.is_empty() => {
-                let sender = *first.entry((*to, tx.caller.into_word())).or_insert(index);
-                let argument = tx
-                    .data
-                    .get(4..36)
-                    .map_or(usize::MAX, |word| *first.entry((*to, B256::from_slice(word))).or_insert(index));
-                sender.min(argument)
+                let sender = first_of(to, tx.caller.into_word().as_slice(), index);
+                tx.data.get(4..36).map_or(sender, |word| sender.min(first_of(to, word, index)))
             }
-            _ => usize::MAX,
+            _ => u32::MAX,
         })
         .collect()
 }
