@@ -31,8 +31,10 @@
 //!
 //! Some stale results are corrected rather than re-executed: one whose only stale reads are
 //! balances the run did not depend on (WETH's, a deposit contract's, a chained sender's, a busy
-//! recipient's; see exec/balance_uses.rs) commits with those balances shifted. A speculative run assumes its sender's nonce is the
-//! one its transaction carries, so a sender's later transactions do not fail speculatively.
+//! recipient's; see exec/balance_uses.rs), or storage values it only added to, compared and
+//! stored back (an exchange's token balance; see exec/slot_uses.rs), commits with those values
+//! shifted. A speculative run assumes its sender's nonce is the one its transaction carries, so
+//! a sender's later transactions do not fail speculatively.
 //!
 //! Beneficiary fees are deferred ([`crate::fees`]), so paying the block producer does not make
 //! every transaction conflict. Blocks too small for parallelism to pay run sequentially.
