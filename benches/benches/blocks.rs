@@ -17,6 +17,11 @@ use coevm_host::synthetic::{Workload, build};
 use coevm_kernels::cpu::CpuBackend;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+// The allocator the `coevm` binary ships with: the executors allocate small maps per
+// transaction on every thread, so the system allocator would measure something else.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Executors at 1 and 2 threads: as `coevm run` configures them (`forced: false`: small blocks
 /// and one-sender chains stay sequential), or always taking the parallel path.
 fn executors(forced: bool) -> Vec<(usize, ParallelExecutor)> {
