@@ -51,7 +51,7 @@ where
     H: Host + ContextTr,
     H::Db: RecordsBalanceUses,
 {
-    *table = watched_table();
+    *table = const { watched_table::<W, H>() };
 }
 
 /// revm's instruction table with the balance-dependent opcodes watching.

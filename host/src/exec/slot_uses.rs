@@ -230,8 +230,19 @@ pub(crate) trait TracksSlotUses: RecordsBalanceUses {
     fn read_of(&self, address: Address, slot: U256) -> Option<u32>;
 }
 
-/// The helpers' instruction table: every opcode traced, over the balance-watching table.
+/// Swaps the helpers' tracing instruction table into `table` (a copy of a table built at
+/// compile time).
 pub(crate) fn track<W, H>(table: &mut InstructionTable<W, H>)
+where
+    W: InterpreterTypes,
+    H: Host + ContextTr<Journal: JournalTr<State = EvmState>>,
+    H::Db: TracksSlotUses,
+{
+    *table = const { traced_table::<W, H>() };
+}
+
+/// Every opcode traced, over the balance-watching table.
+const fn traced_table<W, H>() -> InstructionTable<W, H>
 where
     W: InterpreterTypes,
     H: Host + ContextTr<Journal: JournalTr<State = EvmState>>,
@@ -240,7 +251,7 @@ where
     macro_rules! traced {
         ($($op:literal)*) => { [$(Instruction::new(traced::<$op, W, H>)),*] };
     }
-    *table = traced!(
+    traced!(
         0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
         32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
         64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79 80 81 82 83 84 85 86 87 88 89 90 91 92 93 94 95
@@ -251,7 +262,7 @@ where
         197 198 199 200 201 202 203 204 205 206 207 208 209 210 211 212 213 214 215 216 217 218 219 220 221
         222 223 224 225 226 227 228 229 230 231 232 233 234 235 236 237 238 239 240 241 242 243 244 245 246
         247 248 249 250 251 252 253 254 255
-    );
+    )
 }
 
 /// Opcode `OP`: traced when [`Shadow::traces`] says so, else run as it is.
