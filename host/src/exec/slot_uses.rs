@@ -142,7 +142,8 @@ pub(crate) struct Shadow {
     high: isize,
     /// Opcodes traced in this run so far.
     steps: u32,
-    /// Past [`TRACE_BUDGET`]: the run is no longer traced.
+    /// The run is not traced, or no longer (past [`TRACE_BUDGET`], or an opcode whose stack
+    /// effect is not followed).
     gave_up: bool,
 }
 
@@ -188,7 +189,7 @@ impl Shadow {
                     && (untracked_stack_effect(op) || depth() != self.depth || len as isize - reach <= self.high)))
     }
 
-    /// Is the run still traced (the budget not spent)?
+    /// Is the run still traced?
     pub fn traced(&self) -> bool {
         !self.gave_up
     }
