@@ -272,3 +272,21 @@ fn a_wrong_nonce_fails_as_in_sequential_execution() {
         assert_eq!(error.index, bad, "{error:?}");
     }
 }
+
+/// A block that is mostly one sender's chain runs sequentially, unless a giant transaction can
+/// run beside the chain on a helper (as in mainnet block 12,520,364).
+#[test]
+fn a_chain_of_one_sender_runs_in_parallel_only_beside_a_giant_transaction() {
+    let executor = ParallelExecutor::new(ParallelConfig::with_threads(2));
+    let backend = CpuBackend::new(1);
+    let mut block = build(Workload::Payouts, 300, 7);
+    let chain = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
+    assert!(chain.stats.ran_sequentially, "{:?}", chain.stats);
+    // One of the chain's payouts carries 100 KB of calldata.
+    block.txs[3].data = vec![0x5a; 100_000].into();
+    block.txs[3].gas_limit = 2_000_000;
+    let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
+    let outcome = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
+    assert!(!outcome.stats.ran_sequentially, "{:?}", outcome.stats);
+    assert_eq!(outcome.first_difference(&oracle, &block.pre), None);
+}

@@ -134,7 +134,7 @@ impl ParallelExecutor {
     }
 
     /// Would this block run in parallel? `gas_hint` is the header's gasUsed when known.
-    pub fn goes_parallel(&self, ctx: &BlockContext, txs: &[TxEnv], gas_hint: Option<u64>) -> bool {
+    pub fn goes_parallel(&self, ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, gas_hint: Option<u64>) -> bool {
         if self.config.force_parallel {
             return true;
         }
@@ -147,8 +147,10 @@ impl ParallelExecutor {
         if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < min_gas {
             return false;
         }
+        // Mostly one sender's chain: only one thread can usefully run it, unless a giant
+        // transaction can run beside it on a helper (see [`giant`]).
         let limit = (self.config.max_chained_share * txs.len() as f64) as usize;
-        !more_chained_than(txs, limit)
+        !more_chained_than(txs, limit) || giant(txs, pre).is_some()
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -161,7 +163,7 @@ impl ParallelExecutor {
         gas_hint: Option<u64>,
     ) -> Result<BlockOutcome, ExecError> {
         let clock = Clock::new(self.config.timeline);
-        if !self.goes_parallel(ctx, txs, gas_hint) {
+        if !self.goes_parallel(ctx, txs, pre, gas_hint) {
             return execute_sequential(ctx, txs, pre);
         }
         let shared = Shared::new(ctx, txs, pre, self.config.threads - 1, clock);
