@@ -52,9 +52,9 @@ pub enum Workload {
     /// contract starts short of ether, so early withdrawals may fail to pay out.
     Wrapped,
     /// A few shared tallies that most transactions add one to (up to a cap, from zero), some
-    /// reset, mirror (cap minus the tally) or log: runs that only add to a tally commit with it
-    /// shifted, the others (and those where the shift would cross the cap or zero) are
-    /// re-executed.
+    /// reset, mirror (cap minus the tally) or log, one in four twice through a proxy that counts
+    /// its calls: runs that only add to a tally commit with it shifted, the others (and those
+    /// where the shift would cross the cap or zero) are re-executed.
     Counters,
 }
 
@@ -64,6 +64,7 @@ const COUNTER: Address = Address::new([0xc0; 20]);
 const LOOP: Address = Address::new([0x10; 20]);
 const WRAPPED: Address = Address::new([0x3e; 20]);
 const TALLY: Address = Address::new([0x7a; 20]);
+const TALLY_PROXY: Address = Address::new([0x7b; 20]);
 const TRANSFER: &str = "transfer(address,uint256)";
 /// The tallies of the `counters` workload (slots 0..TALLIES).
 const TALLIES: u64 = 4;
@@ -141,6 +142,8 @@ const POP: u8 = 0x50;
 const GAS: u8 = 0x5a;
 const LOG0: u8 = 0xa0;
 const CALL: u8 = 0xf1;
+const CALLDATASIZE: u8 = 0x36;
+const CALLDATACOPY: u8 = 0x37;
 const CALLER: u8 = 0x33;
 const CALLDATALOAD: u8 = 0x35;
 const SHR: u8 = 0x1c;
@@ -269,6 +272,20 @@ fn tally_code(cap: u64) -> Bytes {
         .push(&cap.to_be_bytes())
         .op(&[SUB, SWAP1, SSTORE, STOP]) // slot[k] = cap - v
         .finish()
+}
+
+/// Counts its calls in slot 0 around forwarding its calldata to the tallies twice: the count,
+/// read before the calls, stays on its stack while the calls run.
+fn tally_proxy_code() -> Bytes {
+    let mut asm = Asm::default();
+    asm.push(&[0]).op(&[SLOAD]); // n
+    asm.op(&[CALLDATASIZE]).push(&[0]).push(&[0]).op(&[CALLDATACOPY]); // n; mem[..] = calldata
+    for _ in 0..2 {
+        asm.push(&[0]).push(&[0]).op(&[CALLDATASIZE]).push(&[0]).push(&[0]).push(TALLY.as_slice());
+        asm.op(&[GAS, CALL, POP]); // n
+    }
+    asm.push(&[1]).op(&[ADD]).push(&[0]).op(&[SSTORE, STOP]); // slot[0] = n + 1
+    asm.finish()
 }
 
 /// Increments slot 0 and logs the new value.
@@ -554,6 +571,7 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             // Every tally reaches the cap part-way through the block.
             let cap = (n64 / (2 * TALLIES)).max(2);
             accounts.push((TALLY, contract(tally_code(cap)), BTreeMap::new()));
+            accounts.push((TALLY_PROXY, contract(tally_proxy_code()), BTreeMap::new()));
             for i in 0..n64 {
                 accounts.push(eoa(i));
                 let op = match rng.random_range(0..20) {
@@ -563,7 +581,9 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
                     _ => 0,
                 };
                 let data = words(&[U256::from(op), U256::from(rng.random_range(0..TALLIES))]);
-                txs.push(call(account(i), 0, TALLY, U256::ZERO, data, 100_000));
+                // One in four through the proxy: nested calls, each frame with its own counters.
+                let to = if rng.random_range(0..4) == 0 { TALLY_PROXY } else { TALLY };
+                txs.push(call(account(i), 0, to, U256::ZERO, data, 150_000));
             }
         }
     }
