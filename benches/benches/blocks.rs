@@ -23,7 +23,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Executors at 1 and 2 threads: as `coevm run` configures them (`forced: false`: small blocks
-/// and one-sender chains stay sequential), or always taking the parallel path.
+/// and one-sender chains without a giant transaction stay sequential), or always taking the parallel path.
 fn executors(forced: bool) -> Vec<(usize, ParallelExecutor)> {
     let config = |t| if forced { ParallelConfig::always_parallel(t) } else { ParallelConfig::with_threads(t) };
     [1, 2].into_iter().map(|t| (t, ParallelExecutor::new(config(t)))).collect()

@@ -568,7 +568,7 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             }
         }
         Workload::Counters => {
-            // Every tally reaches the cap part-way through the block.
+            // A mirror (cap minus the tally) puts a tally near the cap, so later adds meet it.
             let cap = (n64 / (2 * TALLIES)).max(2);
             accounts.push((TALLY, contract(tally_code(cap)), BTreeMap::new()));
             accounts.push((TALLY_PROXY, contract(tally_proxy_code()), BTreeMap::new()));

@@ -87,7 +87,7 @@ pub struct ExecStats {
     pub balance_repairs: usize,
     /// Speculative results with stale storage reads whose values the run only shifted (added
     /// to, subtracted from, stored back) and compared, every comparison coming out the same
-    /// (an exchange's token balance, a pool's reserve), committed with those slots shifted
+    /// (an exchange's token balance), committed with those slots shifted
     /// (see exec/slot_uses.rs).
     pub slot_repairs: usize,
     /// Where the time went (parallel blocks, when `ParallelConfig::timeline` is on).

@@ -76,7 +76,8 @@ pub struct ParallelConfig {
     /// (0.5–1.6 ms) gained 1.1–1.2× forced parallel.
     pub min_gas_since_london: u64,
     /// Blocks where more than this share of transactions follow an earlier one from the same
-    /// sender run sequentially: those form chains only one thread can execute.
+    /// sender run sequentially (those form chains only one thread can execute), unless a giant
+    /// transaction can run beside the chain on a helper (see [`out_of_order_giant`]).
     pub max_chained_share: f64,
     /// Take the parallel path for every block, even at one thread (tests).
     pub force_parallel: bool,
@@ -148,9 +149,10 @@ impl ParallelExecutor {
             return false;
         }
         // Mostly one sender's chain: only one thread can usefully run it, unless a giant
-        // transaction can run beside it on a helper (see [`giant`]).
+        // transaction can run beside it on a helper (see [`out_of_order_giant`]).
         let limit = (self.config.max_chained_share * txs.len() as f64) as usize;
-        !more_chained_than(txs, limit) || giant(txs, pre).is_some()
+        !more_chained_than(txs, limit)
+            || out_of_order_giant(txs, pre, &first_parts(&cost_prefix(txs, pre), self.config.threads - 1)).is_some()
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -647,9 +649,9 @@ struct Shared<'a> {
     /// (see [`first_related_calls`]); computed by the first helper that needs it, off the
     /// committer's path.
     first_call: std::sync::OnceLock<Vec<u32>>,
-    /// Each helper's first stretch, fixed before any thread starts (see [`Shared::new`]).
+    /// Each helper's first stretch, fixed before any thread starts (see [`first_parts`]).
     first: Vec<std::ops::Range<usize>>,
-    /// A transaction the first helper runs before its first stretch (see [`giant`]).
+    /// A transaction the first helper runs before its first stretch (see [`out_of_order_giant`]).
     giant: Option<usize>,
     /// Where each taker's current stretch started.
     stretch_starts: Vec<AtomicUsize>,
@@ -673,25 +675,9 @@ struct Shared<'a> {
 
 impl<'a> Shared<'a> {
     fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, helpers: usize, clock: Clock) -> Self {
-        let cost_prefix: Vec<f64> = std::iter::once(0.0)
-            .chain(txs.iter().scan(0.0, |sum, tx| {
-                *sum += estimated_cost(tx, pre);
-                Some(*sum)
-            }))
-            .collect();
-        // The block split into equal estimated cost, one part per thread: the committer starts
-        // on the first and helper h on part h + 1. Fixing this before the threads start keeps it
-        // independent of how fast a helper wakes up (which stretch a helper runs decides which
-        // of its results go stale, so a split that moved with wake-up latency made a block's
-        // time vary from run to run).
-        let total = cost_prefix.last().copied().unwrap_or(0.0);
-        let boundary = |part: usize| {
-            let target = total * part as f64 / (helpers + 1) as f64;
-            cost_prefix.partition_point(|&c| c < target).min(txs.len())
-        };
-        let first: Vec<_> = (0..helpers).map(|h| boundary(h + 1).max(1)..boundary(h + 2).max(1)).collect();
-        // Only one the committer would otherwise reach in its own part.
-        let giant = giant(txs, pre).filter(|&g| first.first().is_some_and(|f| g < f.start && g > 0));
+        let cost_prefix = cost_prefix(txs, pre);
+        let first = first_parts(&cost_prefix, helpers);
+        let giant = out_of_order_giant(txs, pre, &first);
         Shared {
             ctx,
             txs,
@@ -1097,6 +1083,37 @@ fn first_related_calls(txs: &[TxEnv]) -> Vec<u32> {
             _ => u32::MAX,
         })
         .collect()
+}
+
+/// Running sums of each transaction's estimated cost (see [`estimated_cost`]), from 0.
+fn cost_prefix(txs: &[TxEnv], pre: &PreState) -> Vec<f64> {
+    std::iter::once(0.0)
+        .chain(txs.iter().scan(0.0, |sum, tx| {
+            *sum += estimated_cost(tx, pre);
+            Some(*sum)
+        }))
+        .collect()
+}
+
+/// Each helper's first part of the block: the block split into equal estimated cost, one part
+/// per thread; the committer starts on the first and helper h on part h + 1. Fixing this before
+/// the threads start keeps it independent of how fast a helper wakes up (which stretch a helper
+/// runs decides which of its results go stale, so a split that moved with wake-up latency made
+/// a block's time vary from run to run).
+fn first_parts(cost_prefix: &[f64], helpers: usize) -> Vec<std::ops::Range<usize>> {
+    let len = cost_prefix.len().saturating_sub(1);
+    let total = cost_prefix.last().copied().unwrap_or(0.0);
+    let boundary = |part: usize| {
+        let target = total * part as f64 / (helpers + 1) as f64;
+        cost_prefix.partition_point(|&c| c < target).min(len)
+    };
+    (0..helpers).map(|h| boundary(h + 1).max(1)..boundary(h + 2).max(1)).collect()
+}
+
+/// The [`giant`] the first helper runs out of order: only one the committer would otherwise
+/// reach in its own part (and not the first transaction, which the committer starts at once).
+fn out_of_order_giant(txs: &[TxEnv], pre: &PreState, first: &[std::ops::Range<usize>]) -> Option<usize> {
+    giant(txs, pre).filter(|&g| first.first().is_some_and(|f| g < f.start && g > 0))
 }
 
 /// A transaction likely to take a large share of the block's time, which a contiguous split

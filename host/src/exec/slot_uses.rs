@@ -2,7 +2,7 @@
 //!
 //! Most stale storage reads left in real blocks are counters that many transactions move: an
 //! exchange's token balance that every deposit adds to (block 8,889,776: ~120 of its 145
-//! re-executions), a pool's reserve. A run that read such a slot typically adds to or subtracts
+//! re-executions). A run that read such a slot typically adds to or subtracts
 //! from the value, checks it against an amount, and stores it back: its result is then the same
 //! with the value shifted by how much the committed state differs, and the stored value shifted
 //! by that much too. This module follows each value read from storage through the helper's EVM
