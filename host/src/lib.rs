@@ -3,7 +3,7 @@
 //! arithmetic) to a [`coevm_kernels::Backend`].
 //!
 //! - [`data`]: loading real blocks and their pre-state;
-//! - [`env`]: fork rules and revm environments;
+//! - [`env`](mod@env): fork rules and revm environments;
 //! - [`state`]: the pre-state database (storage served through the backend's table);
 //! - [`exec`]: the sequential oracle and the parallel executor;
 //! - [`fees`]: deferred beneficiary fees, settled on the backend's ALU;

@@ -100,7 +100,7 @@ impl Asm {
         self.code.push(0x5b); // JUMPDEST
         self
     }
-    /// amount = the calldata word at `amount_at`; slot[caller] -= amount, or jump to `fail` if
+    /// amount = the calldata word at `amount_at`; `slot[caller] -= amount`, or jump to `fail` if
     /// short. Leaves the amount on the stack.
     fn debit_caller(&mut self, amount_at: u8) -> &mut Self {
         self.push(&[amount_at])

@@ -77,7 +77,7 @@ pub struct ParallelConfig {
     pub min_gas_since_london: u64,
     /// Blocks where more than this share of transactions follow an earlier one from the same
     /// sender run sequentially (those form chains only one thread can execute), unless a giant
-    /// transaction can run beside the chain on a helper (see [`out_of_order_giant`]).
+    /// transaction can run beside the chain on a helper (see `out_of_order_giant`).
     pub max_chained_share: f64,
     /// Take the parallel path for every block, even at one thread (tests).
     pub force_parallel: bool,
