@@ -86,7 +86,7 @@ fn record<W: InterpreterTypes, H: Host + ContextTr>(
 }
 
 /// The stack item `depth` places below the top.
-fn peek<W: InterpreterTypes>(stack: &W::Stack, depth: usize) -> Option<U256> {
+pub(crate) fn peek<W: InterpreterTypes>(stack: &W::Stack, depth: usize) -> Option<U256> {
     let data = stack.data();
     data.len().checked_sub(depth + 1).map(|i| data[i])
 }

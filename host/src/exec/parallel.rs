@@ -1123,10 +1123,10 @@ fn out_of_order_giant(txs: &[TxEnv], pre: &PreState, first: &[std::ops::Range<us
 /// in the shared mainnet set, far more than their gas limit says), when that reaches a
 /// quarter of the block's total. A wrong pick costs the helper one transaction's time.
 pub fn giant(txs: &[TxEnv], pre: &PreState) -> Option<usize> {
-    let weight = |tx: &TxEnv| estimated_cost(tx, pre) + 1024.0 * tx.data.len() as f64;
-    let total: f64 = txs.iter().map(weight).sum();
-    let (index, cost) = txs.iter().map(weight).enumerate().max_by(|a, b| a.1.total_cmp(&b.1))?;
-    (cost >= total / 4.0).then_some(index)
+    let weights: Vec<f64> = txs.iter().map(|tx| estimated_cost(tx, pre) + 1024.0 * tx.data.len() as f64).collect();
+    let total: f64 = weights.iter().sum();
+    let (index, cost) = weights.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+    (*cost >= total / 4.0).then_some(index)
 }
 
 /// A guess at what executing `tx` costs, before running it: its gas limit, or 21,000 for a

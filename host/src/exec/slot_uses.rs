@@ -44,7 +44,7 @@ use revm::interpreter::{
 use revm::primitives::{Address, U256};
 use revm::state::EvmState;
 
-use super::balance_uses::{self, RecordsBalanceUses};
+use super::balance_uses::{self, RecordsBalanceUses, peek};
 
 /// One operand of a recorded comparison: its value in the run, and the storage read it is
 /// shifted with (an index into the run's storage reads), if any.
@@ -290,12 +290,8 @@ where
     let InstructionContext { interpreter, host } = ctx;
     let depth = host.journal_ref().depth();
     let target = interpreter.input.target_address();
-    let (len, a, b) = {
-        let data = interpreter.stack.data();
-        let len = data.len();
-        let item = |depth: usize| len.checked_sub(depth + 1).map(|i| data[i]).unwrap_or_default();
-        (len, item(0), item(1))
-    };
+    let len = interpreter.stack.len();
+    let [a, b] = [0, 1].map(|below| peek::<W>(&interpreter.stack, below).unwrap_or_default());
     let (shadow, uses) = host.db_mut().shadow_and_uses();
     shadow.steps += 1;
     if shadow.steps > TRACE_BUDGET || untracked_stack_effect(op) {
@@ -387,14 +383,9 @@ where
             shadow.set(depth, len.wrapping_sub(1), None);
             shadow.set(depth, len.wrapping_sub(2), None);
             let slot_read = host.db_ref().read_of(target, a);
-            let created = created(host);
-            let original = host
-                .journal_ref()
-                .evm_state()
-                .get(&target)
-                .and_then(|acc| acc.storage.get(&a))
-                .map(|s| s.original_value)
-                .unwrap_or_default();
+            let account = host.journal_ref().evm_state().get(&target);
+            let created = account.is_some_and(|acc| acc.is_created());
+            let original = account.and_then(|acc| acc.storage.get(&a)).map_or(U256::ZERO, |s| s.original_value);
             let (_, uses) = host.db_mut().shadow_and_uses();
             match (slot_read, tb) {
                 (Some(read), Some(t)) if read == t && !created => {
