@@ -8,10 +8,11 @@
 //! then commits the helper's writes, or re-executes it if they do not. So the output is
 //! sequential revm's, whatever the timing.
 //!
-//! The pool's threads are **helpers**. A helper starts on a part of the block fixed before any
-//! thread runs (the block cut into equal estimated cost, one part per thread; the committer
-//! starts on the first), then takes the back half of the longest stretch of transactions nobody
-//! has started (the committer does the same rather than wait for a helper that is behind). It
+//! The pool's threads are **helpers**. A helper starts on a part of the block that does not
+//! depend on timing (the block cut into equal estimated cost, one part per thread, computed by
+//! the first helper to wake while the committer starts on the first part at once), then takes
+//! the back half of the longest stretch of transactions nobody has started (the committer does
+//! the same rather than wait for a helper that is behind). It
 //! executes each stretch in order on its own overlay over the pre-state, recording what each
 //! transaction read and where from. Helpers share nothing mutable with the committer while they
 //! run: no lock on the read path, only a claim flag and a result slot per transaction. On this
@@ -151,8 +152,7 @@ impl ParallelExecutor {
         // Mostly one sender's chain: only one thread can usefully run it, unless a giant
         // transaction can run beside it on a helper (see [`out_of_order_giant`]).
         let limit = (self.config.max_chained_share * txs.len() as f64) as usize;
-        !more_chained_than(txs, limit)
-            || out_of_order_giant(txs, pre, &first_parts(&cost_prefix(txs, pre), self.config.threads - 1)).is_some()
+        !more_chained_than(txs, limit) || Plan::new(txs, pre, self.config.threads - 1).giant.is_some()
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -635,24 +635,53 @@ const PROBE_SAMPLE: usize = 4;
 /// Abandoned stretches after which a block stops speculating.
 const MAX_ABANDONED: usize = 2;
 
+/// One transaction's coordination: who executes it, and a helper's result once it is ready.
+struct Slot {
+    /// [`FREE`], [`COMMITTER`], or `FIRST_HELPER + h` for helper `h`.
+    claim: AtomicU32,
+    ready: AtomicBool,
+    /// Boxed: every slot is written at the start of each block, so it is kept small.
+    result: Mutex<Option<Box<Speculative>>>,
+}
+
+impl Slot {
+    fn take_result(&self) -> Option<Box<Speculative>> {
+        self.result.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// How the block is shared out among the helpers. The first helper to wake computes it (a few
+/// tens of microseconds on a 1,000-transaction block, as long as a helper takes to wake): the
+/// committer needs none of it to start on the first transaction at once.
+struct Plan {
+    /// Running sum of each transaction's estimated cost (see [`estimated_cost`]).
+    cost_prefix: Vec<f64>,
+    /// Each helper's first stretch (see [`first_parts`]).
+    first: Vec<std::ops::Range<usize>>,
+    /// A transaction the first helper runs before its first stretch (see [`out_of_order_giant`]).
+    giant: Option<usize>,
+}
+
+impl Plan {
+    fn new(txs: &[TxEnv], pre: &PreState, helpers: usize) -> Self {
+        let cost_prefix = cost_prefix(txs, pre);
+        let first = first_parts(&cost_prefix, helpers);
+        let giant = out_of_order_giant(txs, &cost_prefix, &first);
+        Plan { cost_prefix, first, giant }
+    }
+}
+
 struct Shared<'a> {
     ctx: &'a BlockContext,
     txs: &'a [TxEnv],
     pre: &'a PreState,
-    claims: Vec<AtomicU32>,
-    ready: Vec<AtomicBool>,
-    /// Boxed: every slot is written at the start of each block, so it is kept small.
-    results: Vec<Mutex<Option<Box<Speculative>>>>,
-    /// Running sum of each transaction's estimated cost (see [`estimated_cost`]).
-    cost_prefix: Vec<f64>,
+    slots: Vec<Slot>,
+    helpers: usize,
+    plan: std::sync::OnceLock<Plan>,
     /// For each call with calldata, the first transaction of the block making a related call
     /// (see [`first_related_calls`]); computed by the first helper that needs it, off the
     /// committer's path.
     first_call: std::sync::OnceLock<Vec<u32>>,
-    /// Each helper's first stretch, fixed before any thread starts (see [`first_parts`]).
-    first: Vec<std::ops::Range<usize>>,
-    /// A transaction the first helper runs before its first stretch (see [`out_of_order_giant`]).
-    giant: Option<usize>,
     /// Where each taker's current stretch started.
     stretch_starts: Vec<AtomicUsize>,
     /// Where each helper's current stretch ends; a helper taking over its back half shortens it.
@@ -675,20 +704,17 @@ struct Shared<'a> {
 
 impl<'a> Shared<'a> {
     fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, helpers: usize, clock: Clock) -> Self {
-        let cost_prefix = cost_prefix(txs, pre);
-        let first = first_parts(&cost_prefix, helpers);
-        let giant = out_of_order_giant(txs, pre, &first);
         Shared {
             ctx,
             txs,
             pre,
-            claims: txs.iter().map(|_| AtomicU32::new(FREE)).collect(),
-            ready: txs.iter().map(|_| AtomicBool::new(false)).collect(),
-            results: txs.iter().map(|_| Mutex::new(None)).collect(),
-            cost_prefix,
+            slots: txs
+                .iter()
+                .map(|_| Slot { claim: AtomicU32::new(FREE), ready: AtomicBool::new(false), result: Mutex::new(None) })
+                .collect(),
+            helpers,
+            plan: std::sync::OnceLock::new(),
             first_call: std::sync::OnceLock::new(),
-            first,
-            giant,
             stretch_starts: (0..=helpers).map(|_| AtomicUsize::new(0)).collect(),
             // One more slot than helpers: the committer's, when it takes a stretch itself.
             ends: (0..=helpers).map(|_| AtomicUsize::new(0)).collect(),
@@ -748,7 +774,7 @@ impl<'a> Shared<'a> {
         for (index, tx) in self.txs.iter().enumerate() {
             let start = self.clock.now();
             let mine =
-                self.claims[index].compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
+                self.slots[index].claim.compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
             let mut handling = if mine { Handling::Own } else { Handling::Validated };
             let mut ready = start;
             let result = if mine {
@@ -861,7 +887,8 @@ impl<'a> Shared<'a> {
     /// `spare`, its own private overlay.
     fn wait_for(&self, index: usize, spare: &mut Option<ViewEvm<'a>>, times: &mut CommitterTimes) -> Box<Speculative> {
         let mut spins = 0u32;
-        while !self.ready[index].load(Ordering::Acquire) {
+        let slot = &self.slots[index];
+        while !slot.ready.load(Ordering::Acquire) {
             if spins == 0 && !self.stop.load(Ordering::Relaxed) {
                 let me = self.committer_as_helper();
                 if let Some(start) = self.choose_stretch(me) {
@@ -887,7 +914,7 @@ impl<'a> Shared<'a> {
                 std::thread::sleep(std::time::Duration::from_micros(20));
             }
         }
-        self.results[index].lock().unwrap_or_else(|p| p.into_inner()).take().expect("a ready result is stored")
+        slot.take_result().expect("a ready result is stored")
     }
 
     /// A helper: take a stretch, execute it speculatively, repeat while there is one to take.
@@ -900,8 +927,9 @@ impl<'a> Shared<'a> {
     }
 
     fn help_with(&self, helper: usize, times: &mut HelperTime) {
+        let plan = self.plan.get_or_init(|| Plan::new(self.txs, self.pre, self.helpers));
         let mut evm = self.new_evm(Overlay::with_capacity(64), true);
-        if let Some(giant) = self.giant.filter(|_| helper == 0) {
+        if let Some(giant) = plan.giant.filter(|_| helper == 0) {
             // Alone, on a fresh overlay, before anything else: out of order, so it runs while the
             // committer does the rest of its part rather than after it.
             self.ends[helper].store(giant + 1, Ordering::Release);
@@ -913,7 +941,7 @@ impl<'a> Shared<'a> {
         }
         let mut stretches = 0;
         while !self.stop.load(Ordering::Acquire) {
-            let first = &self.first[helper];
+            let first = &plan.first[helper];
             let start = if stretches == 0 && first.len() >= MIN_STRETCH_FREE {
                 self.ends[helper].store(first.end, Ordering::Release);
                 first.start
@@ -951,7 +979,8 @@ impl<'a> Shared<'a> {
             && !self.stop.load(Ordering::Relaxed)
             && self.abandon[taker].load(Ordering::Relaxed) != stretch
         {
-            if self.claims[index].compare_exchange(FREE, claim, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            let slot = &self.slots[index];
+            if slot.claim.compare_exchange(FREE, claim, Ordering::AcqRel, Ordering::Acquire).is_err() {
                 break; // the committer (or another helper) got here first
             }
             let started = self.clock.now();
@@ -970,9 +999,9 @@ impl<'a> Shared<'a> {
                 view.overlay.commit_ref(state);
             }
             let reads = std::mem::take(&mut view.reads);
-            *self.results[index].lock().unwrap_or_else(|p| p.into_inner()) =
+            *slot.result.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Box::new(Speculative { result, reads, stretch }));
-            self.ready[index].store(true, Ordering::Release);
+            slot.ready.store(true, Ordering::Release);
             if let Some(started) = started {
                 times.record(&self.clock, started, std::time::Instant::now());
             }
@@ -987,7 +1016,7 @@ impl<'a> Shared<'a> {
     /// The committer's slot among the stretch takers: it takes a stretch itself when the next
     /// transaction is a helper's and still running, rather than wait.
     fn committer_as_helper(&self) -> usize {
-        self.first.len()
+        self.helpers
     }
 
     /// Looks ahead at the first results of each helper's stretch: when all of them conflict
@@ -1003,11 +1032,12 @@ impl<'a> Shared<'a> {
             let sample = start..(start + PROBE_SAMPLE).min(self.txs.len());
             let all_conflict = sample.len() == PROBE_SAMPLE
                 && sample.into_iter().all(|index| {
-                    if !self.ready[index].load(Ordering::Acquire) {
+                    let slot = &self.slots[index];
+                    if !slot.ready.load(Ordering::Acquire) {
                         return false;
                     }
-                    let slot = self.results[index].lock().unwrap_or_else(|p| p.into_inner());
-                    slot.as_ref().is_some_and(|spec| {
+                    let result = slot.result.lock().unwrap_or_else(|p| p.into_inner());
+                    result.as_ref().is_some_and(|spec| {
                         spec.result.is_err() || spec.reads.conflicts_with(committed, &self.txs[index])
                     })
                 });
@@ -1026,11 +1056,13 @@ impl<'a> Shared<'a> {
     /// ahead of the committer, shortens the stretch of the helper heading into it, and returns
     /// its first index.
     fn choose_stretch(&self, helper: usize) -> Option<usize> {
+        // (Not before the plan: until then no helper has claimed anything to wait for.)
+        let cost_prefix = &self.plan.get()?.cost_prefix;
         let _choosing = self.choosing.lock().unwrap_or_else(|p| p.into_inner());
         let from = self.committed.load(Ordering::Acquire) + 1;
         let (mut best, mut run_start) = ((0, 0), None);
         for index in from..=self.txs.len() {
-            let free = index < self.txs.len() && self.claims[index].load(Ordering::Acquire) == FREE;
+            let free = index < self.txs.len() && self.slots[index].claim.load(Ordering::Acquire) == FREE;
             match (free, run_start) {
                 (true, None) => run_start = Some(index),
                 (false, Some(start)) => {
@@ -1046,12 +1078,12 @@ impl<'a> Shared<'a> {
         if end - start < MIN_STRETCH_FREE {
             return None;
         }
-        let half = (self.cost_prefix[start] + self.cost_prefix[end]) / 2.0;
-        let middle = self.cost_prefix[start..end].partition_point(|&c| c < half) + start;
+        let half = (cost_prefix[start] + cost_prefix[end]) / 2.0;
+        let middle = cost_prefix[start..end].partition_point(|&c| c < half) + start;
         let middle = middle.clamp(start + 1, end - 1);
         // The helper whose stretch runs into this one stops at its middle (not one that ran
         // the transaction before it out of order, see `giant`, and is now on a later stretch).
-        if let Some(owner) = self.claims[start - 1].load(Ordering::Acquire).checked_sub(FIRST_HELPER) {
+        if let Some(owner) = self.slots[start - 1].claim.load(Ordering::Acquire).checked_sub(FIRST_HELPER) {
             let (end, began) = (&self.ends[owner as usize], &self.stretch_starts[owner as usize]);
             if end.load(Ordering::Acquire) > start && began.load(Ordering::Acquire) < start {
                 end.store(middle, Ordering::Release);
@@ -1096,8 +1128,8 @@ fn cost_prefix(txs: &[TxEnv], pre: &PreState) -> Vec<f64> {
 }
 
 /// Each helper's first part of the block: the block split into equal estimated cost, one part
-/// per thread; the committer starts on the first and helper h on part h + 1. Fixing this before
-/// the threads start keeps it independent of how fast a helper wakes up (which stretch a helper
+/// per thread; the committer starts on the first and helper h on part h + 1. Fixing this by
+/// estimated cost keeps it independent of how fast a helper wakes up (which stretch a helper
 /// runs decides which of its results go stale, so a split that moved with wake-up latency made
 /// a block's time vary from run to run).
 fn first_parts(cost_prefix: &[f64], helpers: usize) -> Vec<std::ops::Range<usize>> {
@@ -1112,8 +1144,8 @@ fn first_parts(cost_prefix: &[f64], helpers: usize) -> Vec<std::ops::Range<usize
 
 /// The [`giant`] the first helper runs out of order: only one the committer would otherwise
 /// reach in its own part (and not the first transaction, which the committer starts at once).
-fn out_of_order_giant(txs: &[TxEnv], pre: &PreState, first: &[std::ops::Range<usize>]) -> Option<usize> {
-    giant(txs, pre).filter(|&g| first.first().is_some_and(|f| g < f.start && g > 0))
+fn out_of_order_giant(txs: &[TxEnv], cost_prefix: &[f64], first: &[std::ops::Range<usize>]) -> Option<usize> {
+    giant_by_cost(txs, cost_prefix).filter(|&g| first.first().is_some_and(|f| g < f.start && g > 0))
 }
 
 /// A transaction likely to take a large share of the block's time, which a contiguous split
@@ -1123,10 +1155,15 @@ fn out_of_order_giant(txs: &[TxEnv], pre: &PreState, first: &[std::ops::Range<us
 /// in the shared mainnet set, far more than their gas limit says), when that reaches a
 /// quarter of the block's total. A wrong pick costs the helper one transaction's time.
 pub fn giant(txs: &[TxEnv], pre: &PreState) -> Option<usize> {
-    let weights: Vec<f64> = txs.iter().map(|tx| estimated_cost(tx, pre) + 1024.0 * tx.data.len() as f64).collect();
-    let total: f64 = weights.iter().sum();
-    let (index, cost) = weights.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
-    (*cost >= total / 4.0).then_some(index)
+    giant_by_cost(txs, &cost_prefix(txs, pre))
+}
+
+/// [`giant`], given the running sum of estimated costs.
+fn giant_by_cost(txs: &[TxEnv], cost_prefix: &[f64]) -> Option<usize> {
+    let weight = |(i, tx): (usize, &TxEnv)| cost_prefix[i + 1] - cost_prefix[i] + 1024.0 * tx.data.len() as f64;
+    let total: f64 = txs.iter().enumerate().map(weight).sum();
+    let (index, cost) = txs.iter().enumerate().map(weight).enumerate().max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (cost >= total / 4.0).then_some(index)
 }
 
 /// A guess at what executing `tx` costs, before running it: its gas limit, or 21,000 for a
