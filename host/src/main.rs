@@ -68,6 +68,9 @@ enum Command {
         /// Executions per executor; the fastest is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Where the time went in the fastest parallel run (see `coevm run --timeline`).
+        #[arg(long)]
+        timeline: bool,
     },
     /// Measure every operation on every backend across batch sizes, find where each
     /// accelerator starts to pay (cached for `--backend auto`), and time block execution.
@@ -150,14 +153,16 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Synthetic { workload, txs, threads, repeat } => match cmd_synthetic(workload, txs, threads, repeat) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::from(2)
+        Command::Synthetic { workload, txs, threads, repeat, timeline } => {
+            match cmd_synthetic(workload, txs, threads, repeat, timeline) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
             }
-        },
+        }
         Command::Hdl { command: HdlCommand::Emit { dir } } => match coevm_sim::emit_verilog(&dir) {
             Ok(files) => {
                 for f in files {
@@ -416,11 +421,15 @@ fn cmd_synthetic(
     txs: usize,
     threads: Option<usize>,
     repeat: usize,
+    timeline: bool,
 ) -> anyhow::Result<bool> {
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let block = coevm_host::synthetic::build(workload, txs, 1);
-    let executor =
-        ParallelExecutor::new(ParallelConfig { force_parallel: true, ..ParallelConfig::with_threads(threads) });
+    let executor = ParallelExecutor::new(ParallelConfig {
+        force_parallel: true,
+        timeline,
+        ..ParallelConfig::with_threads(threads)
+    });
     let backend = coevm_kernels::cpu::CpuBackend::new(threads);
     let [(seq, seq_time), (par, par_time)] = coevm_host::run::time_alternately(
         repeat,
@@ -435,8 +444,11 @@ fn cmd_synthetic(
         par_time.as_secs_f64() * 1e3,
         gas / par_time.as_secs_f64() / 1e6,
         seq_time.as_secs_f64() / par_time.as_secs_f64(),
-        par.stats
+        coevm_host::exec::ExecStats { timeline: None, ..par.stats.clone() }
     );
+    if let Some(timeline) = &par.stats.timeline {
+        println!("{}", timeline.summary());
+    }
     match par.first_difference(&seq, &block.pre) {
         None => {
             println!("parallel result identical to sequential ✓");
