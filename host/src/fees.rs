@@ -1,6 +1,6 @@
 //! Beneficiary fees, deferred: instead of every transaction crediting the beneficiary (which
 //! would make every pair of transactions conflict on that one balance), the parallel executor
-//! records `(gas price earned, gas used)` per transaction and settles the sum when someone reads
+//! records `(gas price earned, gas used)` for each transaction and settles the sum when someone reads
 //! the beneficiary, or at the end of the block.
 //!
 //! The end-of-block settlement is a batch of 256-bit multiplications on the chosen backend's
