@@ -75,7 +75,7 @@ mod tests {
         for i in 0..1000u64 {
             // Runs of four equal prices.
             let price = u128::from(i / 4) * 1_000_000_007 + u128::MAX / 3 * u128::from(i / 4 % 2);
-            let gas = 21_000 + i * 37 + u64::MAX / 2 * (i % 3);
+            let gas = 21_000 + i * 37 + u64::MAX / 4 * (i % 3);
             ledger.push(price, gas);
             expected += U256::from(price) * U256::from(gas);
         }

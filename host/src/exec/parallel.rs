@@ -927,6 +927,9 @@ impl<'a> Shared<'a> {
     }
 
     fn help_with(&self, helper: usize, times: &mut HelperTime) {
+        if self.stop.load(Ordering::Acquire) {
+            return; // woke after the block was done (or speculation stopped): no plan needed
+        }
         let plan = self.plan.get_or_init(|| Plan::new(self.txs, self.pre, self.helpers));
         let mut evm = self.new_evm(Overlay::with_capacity(64), true);
         if let Some(giant) = plan.giant.filter(|_| helper == 0) {
