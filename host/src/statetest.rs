@@ -10,7 +10,8 @@
 //! - the transaction executes on revm against the [`PreState`] and its state is committed into
 //!   coevm's [`Overlay`] (the committer's rules), after EIP-161's rule (Spurious Dragon on:
 //!   touched accounts left empty are deleted), which revm leaves to the database;
-//! - the same transaction also runs through coevm's sequential oracle ([`execute_sequential`]),
+//! - the same transaction also runs through coevm's sequential oracle ([`execute_sequential`])
+//!   and its parallel executor, forced onto its parallel path,
 //!   which must agree on the outcome and on every state change but those deletions;
 //! - the post-state roots and logs hashes of all entries of a file are computed together on the
 //!   [`Backend`] ([`state_roots`]): one keccak256 batch for every secure-trie key and log list,
@@ -42,7 +43,7 @@ use revm::{Context, ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
 
 use crate::env::BlockContext;
 use crate::exec::overlay::Overlay;
-use crate::exec::{StateChanges, TxOutcome, execute_sequential};
+use crate::exec::{ParallelConfig, ParallelExecutor, StateChanges, TxOutcome, execute_sequential};
 use crate::state::PreState;
 use crate::trie::{EMPTY_ROOT, TrieWork, trie_roots};
 
@@ -617,10 +618,35 @@ pub fn execute_host(ctx: &BlockContext, tx: &TxEnv, pre: &PreState) -> Result<Ho
     Ok(host)
 }
 
+/// The parallel executor with its parallel path forced: on a one-transaction block that is the
+/// committer executing through its own view of the state (deferred beneficiary fees, accounts
+/// without code served with the thread's own empty code), which must match the oracle exactly
+/// on every edge case the state tests hold. One thread: the state tests already run on a pool,
+/// and a thread of one rayon pool waiting for another pool's helpers would run further test
+/// files on its stack meanwhile.
+fn parallel_executor() -> &'static ParallelExecutor {
+    static EXECUTOR: std::sync::OnceLock<ParallelExecutor> = std::sync::OnceLock::new();
+    EXECUTOR.get_or_init(|| ParallelExecutor::new(ParallelConfig::always_parallel(1)))
+}
+
 /// coevm's sequential oracle must agree with [`execute_host`], except on EIP-161 deletions
-/// (its `CacheDB` keeps touched empty accounts).
+/// (its `CacheDB` keeps touched empty accounts); its parallel executor must agree with the
+/// oracle exactly.
 fn cross_check_sequential(ctx: &BlockContext, tx: &TxEnv, pre: &PreState, host: &HostExecution) -> Result<(), String> {
-    let oracle = execute_sequential(ctx, std::slice::from_ref(tx), pre);
+    let txs = std::slice::from_ref(tx);
+    let oracle = execute_sequential(ctx, txs, pre);
+    let parallel = parallel_executor().execute(ctx, txs, pre, &coevm_kernels::cpu::CpuBackend::new(1), None);
+    let differs = "coevm's parallel executor disagrees with its sequential oracle";
+    match (&oracle, &parallel) {
+        (Err(_), Err(_)) => {}
+        (Ok(seq), Ok(par)) => {
+            if let Some(d) = par.first_difference(seq, pre) {
+                return Err(format!("{differs}: {d}"));
+            }
+        }
+        (Ok(_), Err(e)) => return Err(format!("{differs}: it rejected the transaction ({e})")),
+        (Err(e), Ok(_)) => return Err(format!("{differs}: it accepted a transaction the oracle rejected ({e})")),
+    }
     let what = "coevm's sequential oracle (execute_sequential) disagrees with the host path";
     match (&host.result, oracle) {
         (Err(_), Err(_)) => Ok(()),
