@@ -273,16 +273,28 @@ fn a_wrong_nonce_fails_as_in_sequential_execution() {
     }
 }
 
-/// A block that is mostly one sender's chain runs sequentially, unless a giant transaction can
-/// run beside the chain on a helper (as in mainnet block 12,520,364).
+/// A block that is mostly one sender's chain of calls runs sequentially, unless a giant
+/// transaction can run beside the chain on a helper (as in mainnet block 12,520,364); a chain of
+/// plain transfers (a pool paying out, as in 12,300,570) runs in parallel: its transactions
+/// depend only on the sender's nonce and balance.
 #[test]
-fn a_chain_of_one_sender_runs_in_parallel_only_beside_a_giant_transaction() {
+fn a_chain_of_one_senders_calls_runs_in_parallel_only_beside_a_giant_transaction() {
     let executor = ParallelExecutor::new(ParallelConfig::with_threads(2));
     let backend = CpuBackend::new(1);
     let mut block = build(Workload::Payouts, 300, 7);
+    let payouts = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
+    assert!(!payouts.stats.ran_sequentially, "{:?}", payouts.stats);
+    let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
+    assert_eq!(payouts.first_difference(&oracle, &block.pre), None);
+
+    // The same payouts as calls (with calldata): a chain of calls.
+    for tx in &mut block.txs {
+        tx.data = vec![0xa9, 0x05, 0x9c, 0xbb].into();
+        tx.gas_limit = 30_000;
+    }
     let chain = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
     assert!(chain.stats.ran_sequentially, "{:?}", chain.stats);
-    // One of the chain's payouts carries 100 KB of calldata.
+    // One of the chain's calls carries 100 KB of calldata.
     block.txs[3].data = vec![0x5a; 100_000].into();
     block.txs[3].gas_limit = 2_000_000;
     let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");

@@ -76,9 +76,12 @@ pub struct ParallelConfig {
     /// those blocks at 3–4 Mgas/ms, older ones at 10–25): London-era blocks of 1.6–3.4 Mgas
     /// (0.5–1.6 ms) gained 1.1–1.2× forced parallel.
     pub min_gas_since_london: u64,
-    /// Blocks where more than this share of transactions follow an earlier one from the same
-    /// sender run sequentially (those form chains only one thread can execute), unless a giant
-    /// transaction can run beside the chain on a helper (see `out_of_order_giant`).
+    /// Blocks where more than this share of transactions are calls following an earlier one
+    /// from the same sender run sequentially (those form chains only one thread can execute),
+    /// unless a giant transaction can run beside the chain on a helper (see
+    /// `out_of_order_giant`). Plain transfers do not count: a chain of them (a pool paying
+    /// out) depends only on the sender's nonce and balance, which a speculative run assumes and
+    /// the committer shifts (see exec/balance_uses.rs).
     pub max_chained_share: f64,
     /// Take the parallel path for every block, even at one thread (tests).
     pub force_parallel: bool,
@@ -152,7 +155,7 @@ impl ParallelExecutor {
         // Mostly one sender's chain: only one thread can usefully run it, unless a giant
         // transaction can run beside it on a helper (see [`out_of_order_giant`]).
         let limit = (self.config.max_chained_share * txs.len() as f64) as usize;
-        !more_chained_than(txs, limit) || Plan::new(txs, pre, self.config.threads - 1).giant.is_some()
+        !more_chained_than(txs, pre, limit) || Plan::new(txs, pre, self.config.threads - 1).giant.is_some()
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -209,14 +212,15 @@ impl ParallelExecutor {
     }
 }
 
-/// Do more than `limit` transactions follow an earlier one from the same sender? Each such
-/// transaction depends on that one's nonce and balance, so only one thread can usefully run
-/// such a chain. Stops counting at the limit (a block of one sender's chain answers early).
-fn more_chained_than(txs: &[TxEnv], limit: usize) -> bool {
+/// Do more than `limit` calls follow an earlier transaction from the same sender? Such a call
+/// may depend on what that one did, so only one thread can usefully run such a chain; plain
+/// transfers are not counted (see [`ParallelConfig::max_chained_share`]). Stops counting at
+/// the limit (a block of one sender's chain of calls answers early).
+fn more_chained_than(txs: &[TxEnv], pre: &PreState, limit: usize) -> bool {
     let mut senders = revm::primitives::HashSet::<Address>::with_capacity_and_hasher(txs.len(), Default::default());
     let mut chained = 0;
     txs.iter().any(|tx| {
-        chained += usize::from(!senders.insert(tx.caller));
+        chained += usize::from(!senders.insert(tx.caller) && !is_plain_transfer(tx, pre));
         chained > limit
     })
 }
