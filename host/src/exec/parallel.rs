@@ -509,7 +509,9 @@ impl EmptyCode {
     }
 
     /// The account as stored, with this thread's empty code if it has none. (Not a clone of
-    /// the stored account when it has no code: that would touch the shared count.)
+    /// the stored account when it has no code: that would touch the shared count.) Copies
+    /// every field of revm 43's `AccountInfo` as built here (revm's optional `account-ext`
+    /// feature, off in this workspace, would add one to copy).
     fn serve(&self, info: &AccountInfo) -> AccountInfo {
         if info.code.as_ref().is_some_and(|code| !code.is_empty()) {
             return info.clone();
