@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+#[allow(dead_code)] // (the timing helper other examples use)
 mod common;
 
 use coevm_host::exec::parallel::{estimated_cost, is_plain_transfer};

@@ -8,26 +8,13 @@
 //!
 //! Usage: cargo run --release -p coevm-host --example pair_probe -- DATA_DIR [BLOCK_NUMBER...]
 
-use std::time::{Duration, Instant};
-
-#[allow(dead_code)] // (the timing helpers other examples use)
+#[allow(dead_code)] // (the cut helpers other examples use)
 mod common;
 
 use coevm_host::exec::execute_sequential;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn fastest(runs: usize, mut f: impl FnMut()) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .min()
-        .expect("ran")
-}
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -37,12 +24,12 @@ fn main() -> anyhow::Result<()> {
         if !only.is_empty() && !only.contains(&number) {
             return;
         }
-        let run = |pre: &coevm_host::state::PreState| drop(execute_sequential(ctx, txs, pre).expect("valid block"));
-        let alone = fastest(15, || run(pre));
-        let spawned = std::thread::scope(|s| s.spawn(|| fastest(15, || run(pre))).join().expect("no panic"));
+        let run = |pre: &coevm_host::state::PreState| execute_sequential(ctx, txs, pre).expect("valid block");
+        let alone = common::fastest(15, || run(pre));
+        let spawned = std::thread::scope(|s| s.spawn(|| common::fastest(15, || run(pre))).join().expect("no panic"));
         let (a, b) = std::thread::scope(|s| {
-            let other = s.spawn(|| fastest(15, || run(pre)));
-            let mine = fastest(15, || run(pre));
+            let other = s.spawn(|| common::fastest(15, || run(pre)));
+            let mine = common::fastest(15, || run(pre));
             (mine, other.join().expect("no panic"))
         });
         println!(
@@ -51,8 +38,8 @@ fn main() -> anyhow::Result<()> {
         );
         let (one, two) = (own_copy(pre, number), own_copy(pre, number));
         let (a, b) = std::thread::scope(|s| {
-            let other = s.spawn(|| fastest(15, || run(&two)));
-            let mine = fastest(15, || run(&one));
+            let other = s.spawn(|| common::fastest(15, || run(&two)));
+            let mine = common::fastest(15, || run(&one));
             (mine, other.join().expect("no panic"))
         });
         println!("{number:>9}   each its own pre-state, own codes (the empty one too): {a:>9.2?} / {b:>9.2?}");

@@ -9,7 +9,7 @@
 //! Usage: cargo run --release -p coevm-host --example split_probe -- DATA_DIR... [synthetic:WORKLOAD]...
 //! With `SPLIT_BY_GAS=1` the cut is at half the gas limits instead (what the executor can know).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::ValueEnum;
 mod common;
@@ -37,21 +37,6 @@ where
     evm.ctx.journaled_state.database
 }
 
-/// The fastest of 9 runs; what a run returns is dropped outside the timing (as `coevm run`
-/// drops the executors' final state outside it).
-fn fastest<T>(mut f: impl FnMut() -> T) -> Duration {
-    (0..9)
-        .map(|_| {
-            let start = Instant::now();
-            let kept = f();
-            let elapsed = start.elapsed();
-            drop(kept);
-            elapsed
-        })
-        .min()
-        .expect("ran")
-}
-
 /// Where to cut `txs` so both halves take the same time: each transaction timed in a
 /// sequential run (best of 9), the cut at half the total.
 fn balanced_cut(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> usize {
@@ -64,13 +49,13 @@ fn gas_cut(txs: &[TxEnv]) -> usize {
 }
 
 fn probe(name: &str, ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, pool: &rayon::ThreadPool) -> f64 {
-    let whole = fastest(|| run(ctx, txs, pre));
+    let whole = common::fastest(9, || run(ctx, txs, pre));
     let cut = if std::env::var_os("SPLIT_BY_GAS").is_some() { gas_cut(txs) } else { balanced_cut(ctx, txs, pre) };
     let (first, second) = txs.split_at(cut);
     // The exact state between the halves, read-only while both run.
     let middle = run(ctx, first, pre);
     // As the executor does: the first half on the calling thread, the second on a pool thread.
-    let split = fastest(|| {
+    let split = common::fastest(9, || {
         let second_state = std::sync::Mutex::new(None);
         let first_state = pool.in_place_scope(|scope| {
             scope.spawn(|_| *second_state.lock().expect("unpoisoned") = Some(run(ctx, second, &middle)));

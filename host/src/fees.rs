@@ -1,7 +1,7 @@
 //! Beneficiary fees, deferred: instead of every transaction crediting the beneficiary (which
 //! would make every pair of transactions conflict on that one balance), the parallel executor
-//! records `(gas price earned, gas used)` for each transaction and settles the sum when someone reads
-//! the beneficiary, or at the end of the block.
+//! records `(gas price earned, gas used)` for each transaction and settles the sum when someone
+//! reads the beneficiary, or at the end of the block.
 //!
 //! The end-of-block settlement is a batch of 256-bit multiplications on the chosen backend's
 //! ALU (exact: price × gas is far below 2^256, so the EVM's wrapping MUL never wraps). A run of

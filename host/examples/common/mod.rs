@@ -30,6 +30,21 @@ pub fn for_each_block(
     Ok(())
 }
 
+/// The fastest of `runs` runs of `f`; what a run returns is dropped outside the timing (as
+/// `coevm run` drops the executors' final state outside it).
+pub fn fastest<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            let kept = f();
+            let elapsed = start.elapsed();
+            drop(kept);
+            elapsed
+        })
+        .min()
+        .expect("ran at least once")
+}
+
 /// Each transaction's time (best of `runs` sequential runs of the whole block over `pre`) and
 /// its gas used.
 pub fn time_each_tx(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, runs: usize) -> (Vec<Duration>, Vec<u64>) {

@@ -1226,10 +1226,12 @@ pub fn giant(txs: &[TxEnv], pre: &PreState) -> Option<usize> {
 
 /// [`giant`], given the running sum of estimated costs.
 fn giant_by_cost(txs: &[TxEnv], cost_prefix: &[f64]) -> Option<usize> {
-    let weight = |(i, tx): (usize, &TxEnv)| cost_prefix[i + 1] - cost_prefix[i] + 1024.0 * tx.data.len() as f64;
-    let total: f64 = txs.iter().enumerate().map(weight).sum();
-    let (index, cost) = txs.iter().enumerate().map(weight).enumerate().max_by(|a, b| a.1.total_cmp(&b.1))?;
-    (cost >= total / 4.0).then_some(index)
+    let weights: Vec<f64> = (txs.iter().enumerate())
+        .map(|(i, tx)| cost_prefix[i + 1] - cost_prefix[i] + 1024.0 * tx.data.len() as f64)
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let (index, cost) = weights.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+    (*cost >= total / 4.0).then_some(index)
 }
 
 /// A guess at what executing `tx` costs, before running it: its gas limit, or 21,000 for a
