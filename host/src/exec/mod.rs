@@ -74,6 +74,9 @@ pub struct ExecStats {
     /// Re-executions passed a third of the block, or helpers' stretches kept going stale: the
     /// rest ran on the committer alone.
     pub gave_up_speculation: bool,
+    /// Helpers' results not looked at, once speculation was given up: the committer executed
+    /// those transactions itself (counted in `direct`).
+    pub discarded: usize,
     /// Helper stretches abandoned because their first results already conflicted.
     pub abandoned_stretches: usize,
     /// Transactions the committer executed itself on the committed state (no helper had

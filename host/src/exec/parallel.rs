@@ -697,6 +697,28 @@ const PROBE_SAMPLE: usize = 4;
 /// Abandoned stretches after which a block stops speculating.
 const MAX_ABANDONED: usize = 2;
 
+/// Whether the last [`RecentResults::WINDOW`] helper results the committer handled were re-executed.
+#[derive(Default)]
+struct RecentResults {
+    stale: u32,
+    handled: u32,
+}
+
+impl RecentResults {
+    const WINDOW: u32 = 32;
+
+    fn push(&mut self, stale: bool) {
+        self.stale = (self.stale << 1) | stale as u32;
+        self.handled += 1;
+    }
+
+    /// Three in four of a full window re-executed: the helpers' parts conflict with what the
+    /// committer has written since they started (pools that repeat, one counter all touch).
+    fn mostly_stale(&self) -> bool {
+        self.handled >= Self::WINDOW && self.stale.count_ones() * 4 >= Self::WINDOW * 3
+    }
+}
+
 /// One transaction's coordination: who executes it, and a helper's result once it is ready.
 struct Slot {
     /// [`FREE`], [`COMMITTER`], or `FIRST_HELPER + h` for helper `h`.
@@ -834,10 +856,16 @@ impl<'a> Shared<'a> {
         let mut since_probe = 0;
         let mut spare = None;
         let mut times = CommitterTimes::default();
+        let mut recent = RecentResults::default();
         for (index, tx) in self.txs.iter().enumerate() {
             let start = self.clock.now();
-            let mine =
+            let claimed =
                 self.slots[index].claim.compare_exchange(FREE, COMMITTER, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            // Once speculation is given up, helpers' results are not even looked at: most would
+            // be stale, and checking one before re-executing it costs more than executing it.
+            let discard = !claimed && stats.gave_up_speculation;
+            stats.discarded += discard as usize;
+            let mine = claimed || discard;
             let mut handling = if mine { Handling::Own } else { Handling::Validated };
             let mut ready = start;
             let result = if mine {
@@ -852,21 +880,21 @@ impl<'a> Shared<'a> {
                 }
                 let trust_local = spec.stretch != inconsistent;
                 match spec.result {
-                    Ok(ok) if !spec.reads.stale(&view.overlay, self.pre, trust_local, beneficiary) => Ok(ok),
+                    Ok(ok) if !spec.reads.stale(&view.overlay, self.pre, trust_local, beneficiary) => {
+                        recent.push(false);
+                        Ok(ok)
+                    }
                     result => {
                         inconsistent = spec.stretch;
                         let failed = result.is_err();
                         match salvage(result, &spec.reads, tx, &view.overlay, self.pre) {
-                            (fixed, Some(Salvaged::LazyCredit)) => {
-                                stats.lazy_credits += 1;
-                                fixed
-                            }
-                            (fixed, Some(Salvaged::Balances)) => {
-                                stats.balance_repairs += 1;
-                                fixed
-                            }
-                            (fixed, Some(Salvaged::Slots)) => {
-                                stats.slot_repairs += 1;
+                            (fixed, Some(how)) => {
+                                recent.push(false);
+                                *match how {
+                                    Salvaged::LazyCredit => &mut stats.lazy_credits,
+                                    Salvaged::Balances => &mut stats.balance_repairs,
+                                    Salvaged::Slots => &mut stats.slot_repairs,
+                                } += 1;
                                 fixed
                             }
                             (_, None) => {
@@ -876,6 +904,7 @@ impl<'a> Shared<'a> {
                                     handling = if own { Handling::Stale } else { Handling::Cascade };
                                 }
                                 stats.reexecutions += 1;
+                                recent.push(true);
                                 self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
                             }
                         }
@@ -901,7 +930,7 @@ impl<'a> Shared<'a> {
             if let (Some(start), Some(ready)) = (start, ready) {
                 times.record(&self.clock, handling, start, ready, std::time::Instant::now());
             }
-            if mine {
+            if mine && !stats.gave_up_speculation {
                 since_probe += 1;
                 if since_probe == PROBE_EVERY {
                     since_probe = 0;
@@ -909,7 +938,8 @@ impl<'a> Shared<'a> {
                 }
             }
             // Mostly re-executing: speculation costs more than it saves on this block.
-            if index >= 15 && stats.reexecutions * 3 > index + 1 && !stats.gave_up_speculation {
+            let mostly_stale = (index >= 15 && stats.reexecutions * 3 > index + 1) || recent.mostly_stale();
+            if mostly_stale && !stats.gave_up_speculation {
                 stats.gave_up_speculation = true;
                 self.stop.store(true, Ordering::Release);
             }
@@ -1284,5 +1314,32 @@ mod tests {
         assert_eq!(empty.serve(&contract).code, Some(code));
         let unloaded = AccountInfo { code: None, ..contract };
         assert_eq!(empty.serve(&unloaded).code, None);
+    }
+
+    #[test]
+    fn speculation_is_given_up_when_three_in_four_of_the_last_32_results_were_stale() {
+        let mut recent = RecentResults::default();
+        for _ in 0..31 {
+            recent.push(true);
+        }
+        assert!(!recent.mostly_stale(), "not before a full window");
+        recent.push(true);
+        assert!(recent.mostly_stale());
+
+        let mut recent = RecentResults::default();
+        for i in 0..64 {
+            recent.push(i % 4 != 0); // 24 of every 32 stale
+        }
+        assert!(recent.mostly_stale());
+        recent.push(false); // drops a good one: still 24
+        assert!(recent.mostly_stale());
+        recent.push(false); // drops a stale one: 23 of the last 32
+        assert!(!recent.mostly_stale());
+
+        // Only the window counts: a stale start followed by 32 good results is forgotten.
+        let mut recent = RecentResults::default();
+        (0..100).for_each(|_| recent.push(true));
+        (0..32).for_each(|_| recent.push(false));
+        assert!(!recent.mostly_stale());
     }
 }
