@@ -608,7 +608,7 @@ pub fn execute_host(ctx: &BlockContext, tx: &TxEnv, pre: &PreState) -> Result<Ho
             let mut overlay = Overlay::default();
             overlay.commit(state);
             HostExecution {
-                result: Ok(TxOutcome::from_result(&out.result)),
+                result: Ok(TxOutcome::from_result(out.result)),
                 changes: overlay.changes(pre),
                 eip161_deleted: deleted,
             }

@@ -39,18 +39,25 @@ pub struct TxOutcome {
 }
 
 impl TxOutcome {
-    pub fn from_result(result: &ExecutionResult<HaltReason>) -> Self {
-        let status = match result {
-            ExecutionResult::Success { .. } => TxStatus::Success,
-            ExecutionResult::Revert { .. } => TxStatus::Revert,
-            ExecutionResult::Halt { reason, .. } => TxStatus::Halt(format!("{reason:?}")),
-        };
-        TxOutcome {
-            status,
-            gas_used: result.tx_gas_used(),
-            logs: result.logs().to_vec(),
-            output: result.output().cloned().unwrap_or_default(),
-            created: result.created_address(),
+    /// Takes the result apart: its logs and output move into the outcome, not copied (the
+    /// committer does this for every transaction of a block).
+    pub fn from_result(result: ExecutionResult<HaltReason>) -> Self {
+        let gas_used = result.tx_gas_used();
+        let created = result.created_address();
+        match result {
+            ExecutionResult::Success { logs, output, .. } => {
+                TxOutcome { status: TxStatus::Success, gas_used, logs, output: output.into_data(), created }
+            }
+            ExecutionResult::Revert { logs, output, .. } => {
+                TxOutcome { status: TxStatus::Revert, gas_used, logs, output, created }
+            }
+            ExecutionResult::Halt { reason, logs, .. } => TxOutcome {
+                status: TxStatus::Halt(format!("{reason:?}")),
+                gas_used,
+                logs,
+                output: Default::default(),
+                created,
+            },
         }
     }
 

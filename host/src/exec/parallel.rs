@@ -922,7 +922,7 @@ impl<'a> Shared<'a> {
                         fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
                     }
                     evm.ctx.journaled_state.database.overlay.commit(state);
-                    outcomes.push(TxOutcome::from_result(&result));
+                    outcomes.push(TxOutcome::from_result(result));
                 }
                 Err(e) => {
                     error = Some(ExecError { index, message: e.to_string() });

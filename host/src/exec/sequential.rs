@@ -26,7 +26,7 @@ pub fn execute_sequential(ctx: &BlockContext, txs: &[TxEnv], pre: &PreState) -> 
             evm.transact(tx.clone()).map_err(|e| ExecError { index, message: e.to_string() })?;
         wiped.extend(state.iter().filter(|(_, a)| a.is_selfdestructed()).map(|(address, _)| *address));
         evm.commit(state);
-        outcomes.push(TxOutcome::from_result(&result));
+        outcomes.push(TxOutcome::from_result(result));
     }
     let cache = std::mem::take(&mut evm.ctx.journaled_state.database.cache);
     Ok(BlockOutcome {
