@@ -29,6 +29,14 @@ fn independent_transfers() {
     assert_eq!(changes.len(), 401);
 }
 
+/// Helper results that validate as they are, to the end of their stretch, stay in the
+/// stretch's own overlay, laid above the committed state instead of committed again
+/// (`Tail` in exec/parallel.rs); the final state is still the oracle's.
+#[test]
+fn independent_transfers_leave_whole_stretches_in_their_helpers_overlay() {
+    assert!(some_run(Workload::Transfers, |stats| stats.layered > 0));
+}
+
 #[test]
 fn deposits_to_one_hot_wallet() {
     let (out, _) = check(Workload::Deposits, 300);

@@ -15,7 +15,7 @@ use revm::primitives::{Address, B256, Bytes, Log, U256};
 
 use crate::state::PreState;
 
-pub use overlay::{AccountState, Overlay, OverlayAccount, StateChanges};
+pub use overlay::{AccountState, CommittedState, Overlay, OverlayAccount, Stack, StateChanges};
 pub use parallel::{ParallelConfig, ParallelExecutor};
 pub use sequential::execute_sequential;
 pub use timeline::Timeline;
@@ -81,6 +81,9 @@ pub struct ExecStats {
     /// Re-executions passed a third of the block, or helpers' stretches kept going stale: the
     /// rest ran on the committer alone.
     pub gave_up_speculation: bool,
+    /// Helper results left in their stretch's overlay, laid above the committed state, instead
+    /// of being committed into it a second time (see `Tail` in exec/parallel.rs).
+    pub layered: usize,
     /// Helpers' results not looked at, once speculation was given up: the committer executed
     /// those transactions itself (counted in `direct`).
     pub discarded: usize,
@@ -111,6 +114,10 @@ pub struct ExecStats {
 pub enum FinalState {
     /// The parallel executor's committed overlay.
     Overlay(Overlay),
+    /// The committed overlay, and above it, in order, the overlays of helper stretches whose
+    /// results were validated but not committed a second time (see `Tail` in
+    /// exec/parallel.rs).
+    Layered { below: Overlay, above: Vec<Overlay> },
     /// revm's `CacheDB` cache after sequential execution, with the accounts whose storage a
     /// self-destruct wiped (CacheDB forgets that once such an account is funded again).
     Cache { cache: revm::database::Cache, wiped: revm::primitives::HashSet<Address> },
@@ -121,6 +128,11 @@ impl FinalState {
     pub fn changes(&self, pre: &PreState) -> StateChanges {
         match self {
             FinalState::Overlay(overlay) => overlay.changes(pre),
+            FinalState::Layered { below, above } => {
+                let mut merged = below.clone();
+                above.iter().for_each(|layer| merged.lay(layer));
+                merged.changes(pre)
+            }
             FinalState::Cache { cache, wiped } => {
                 use revm::database::AccountState as DbState;
                 let mut overlay = Overlay::default();

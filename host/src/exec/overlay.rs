@@ -53,6 +53,22 @@ impl Overlay {
         }
     }
 
+    /// Applies `above`, an overlay of later writes over the same pre-state, as if its
+    /// transactions had been committed here: its accounts replace these, and their storage
+    /// adds to this one's unless it was wiped above.
+    pub fn lay(&mut self, above: &Overlay) {
+        for (address, account) in &above.accounts {
+            let entry = self.accounts.entry(*address).or_default();
+            if account.storage_cleared {
+                entry.storage.clone_from(&account.storage);
+                entry.storage_cleared = true;
+            } else {
+                entry.storage.extend(account.storage.iter().map(|(k, v)| (*k, *v)));
+            }
+            entry.info.clone_from(&account.info);
+        }
+    }
+
     /// Forgets every account, keeping the allocation.
     pub fn clear(&mut self) {
         self.accounts.clear();
@@ -79,37 +95,12 @@ impl Overlay {
         Some(entry)
     }
 
-    /// A slot as this overlay alone knows it: `None` when the pre-state decides.
-    pub fn local_storage(&self, address: Address, slot: U256) -> Option<U256> {
-        let acc = self.accounts.get(&address)?;
-        match acc.storage.get(&slot) {
-            Some(v) => Some(*v),
-            None if acc.storage_cleared || acc.info.is_none() => Some(U256::ZERO),
-            None => None,
-        }
-    }
-
     /// The account as the committed state sees it.
     pub fn basic(&self, pre: &PreState, address: Address) -> Option<AccountInfo> {
         match self.accounts.get(&address) {
             Some(acc) => acc.info.clone(),
             None => pre.basic_ref(address).unwrap_or_else(|e| match e {}),
         }
-    }
-
-    /// The compared fields of an account as the committed state sees it (no code clone).
-    pub fn summary(&self, pre: &PreState, address: Address) -> Option<AccountSummary> {
-        let info = match self.accounts.get(&address) {
-            Some(acc) => acc.info.as_ref(),
-            None => pre.account(&address),
-        };
-        info.map(|i| AccountSummary { balance: i.balance, nonce: i.nonce, code_hash: i.code_hash })
-    }
-
-    /// A storage slot as the committed state sees it.
-    pub fn storage(&self, pre: &PreState, address: Address, slot: U256) -> U256 {
-        self.local_storage(address, slot)
-            .unwrap_or_else(|| pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}))
     }
 
     /// Adds `amount` to an account's balance (deferred beneficiary fees).
@@ -155,6 +146,66 @@ impl Overlay {
     }
 }
 
+/// The committed state over the pre-state, as one overlay or several laid one above another.
+pub trait CommittedState {
+    /// The account as the top-most overlay that has it holds it.
+    fn account(&self, address: &Address) -> Option<&OverlayAccount>;
+
+    /// A slot as the overlays know it: `None` when the pre-state decides.
+    fn local_storage(&self, address: Address, slot: U256) -> Option<U256>;
+
+    /// The compared fields of an account as the committed state sees it (no code clone).
+    fn summary(&self, pre: &PreState, address: Address) -> Option<AccountSummary> {
+        let info = match self.account(&address) {
+            Some(acc) => acc.info.as_ref(),
+            None => pre.account(&address),
+        };
+        info.map(|i| AccountSummary { balance: i.balance, nonce: i.nonce, code_hash: i.code_hash })
+    }
+
+    /// A storage slot as the committed state sees it.
+    fn storage(&self, pre: &PreState, address: Address, slot: U256) -> U256 {
+        self.local_storage(address, slot)
+            .unwrap_or_else(|| pre.storage_ref(address, slot).unwrap_or_else(|e| match e {}))
+    }
+}
+
+impl CommittedState for Overlay {
+    fn account(&self, address: &Address) -> Option<&OverlayAccount> {
+        self.accounts.get(address)
+    }
+
+    fn local_storage(&self, address: Address, slot: U256) -> Option<U256> {
+        let acc = self.accounts.get(&address)?;
+        match acc.storage.get(&slot) {
+            Some(v) => Some(*v),
+            None if acc.storage_cleared || acc.info.is_none() => Some(U256::ZERO),
+            None => None,
+        }
+    }
+}
+
+/// An overlay with later overlays laid above it (see [`Overlay::lay`]), read without merging.
+pub struct Stack<'a> {
+    pub below: &'a Overlay,
+    /// In order: each one's writes come after the previous one's.
+    pub above: &'a [Overlay],
+}
+
+impl CommittedState for Stack<'_> {
+    fn account(&self, address: &Address) -> Option<&OverlayAccount> {
+        self.above.iter().rev().find_map(|layer| layer.account(address)).or_else(|| self.below.account(address))
+    }
+
+    fn local_storage(&self, address: Address, slot: U256) -> Option<U256> {
+        self.above
+            .iter()
+            .rev()
+            .find_map(|layer| layer.local_storage(address, slot))
+            .or_else(|| self.below.local_storage(address, slot))
+    }
+}
+
 /// Empty code has two spellings in revm (zero and KECCAK_EMPTY): compare one.
 fn code_hash(info: &AccountInfo) -> revm::primitives::B256 {
     if info.code_hash.is_zero() { KECCAK_EMPTY } else { info.code_hash }
@@ -191,5 +242,85 @@ impl StateChanges {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revm::state::{EvmStorageSlot, TransactionId};
+
+    fn address(n: u8) -> Address {
+        Address::with_last_byte(n)
+    }
+
+    /// One transaction's state: `address` touched with `balance`, these slots changed, and
+    /// perhaps created or self-destructed.
+    fn write(address: Address, balance: u64, slots: &[(u64, u64)], mark: Option<&str>) -> EvmState {
+        let info = AccountInfo::default().with_balance(U256::from(balance)).with_nonce(1);
+        let storage = slots.iter().map(|&(slot, value)| {
+            (U256::from(slot), EvmStorageSlot::new_changed(U256::from(99), U256::from(value), TransactionId::ZERO))
+        });
+        let mut account = Account::from(info).with_storage(storage).with_touched_mark();
+        match mark {
+            Some("created") => account = account.with_created_mark(),
+            Some("destroyed") => account = account.with_selfdestruct_mark(),
+            _ => {}
+        }
+        EvmState::from_iter([(address, account)])
+    }
+
+    /// Writes, creations and self-destructs of three accounts, one of which has pre-state storage.
+    fn block() -> (PreState, Vec<EvmState>) {
+        let (a, b, c) = (address(1), address(2), address(3));
+        let pre_storage = BTreeMap::from([(U256::from(1), U256::from(5)), (U256::from(2), U256::from(6))]);
+        let pre = PreState::from_parts(
+            [
+                (a, AccountInfo::default().with_balance(U256::from(10)), pre_storage),
+                (b, AccountInfo::default(), BTreeMap::new()),
+            ],
+            BTreeMap::new(),
+        );
+        let txs = vec![
+            write(a, 11, &[(1, 7)], None),
+            write(b, 1, &[(3, 8)], Some("created")),
+            write(a, 12, &[(2, 0), (4, 9)], None),
+            write(c, 3, &[], None),
+            write(a, 0, &[], Some("destroyed")),
+            write(b, 2, &[(5, 1)], None),
+            write(a, 4, &[(6, 2)], None),
+            write(c, 5, &[(1, 1)], Some("created")),
+            write(b, 6, &[(3, 0)], None),
+        ];
+        (pre, txs)
+    }
+
+    #[test]
+    fn an_overlay_laid_above_another_equals_committing_both_in_order() {
+        let (pre, txs) = block();
+        let mut whole = Overlay::default();
+        txs.iter().for_each(|state| whole.commit_ref(state));
+        let keys: Vec<(Address, U256)> =
+            (1..=3).flat_map(|a| (0..8).map(move |s| (address(a), U256::from(s)))).collect();
+        for cut in 0..=txs.len() {
+            for second_cut in cut..=txs.len() {
+                let mut below = Overlay::default();
+                let (mut middle, mut top) = (Overlay::default(), Overlay::default());
+                txs[..cut].iter().for_each(|state| below.commit_ref(state));
+                txs[cut..second_cut].iter().for_each(|state| middle.commit_ref(state));
+                txs[second_cut..].iter().for_each(|state| top.commit_ref(state));
+                let layers = [middle, top];
+                // Read through, without merging, as the committer validates against it.
+                let stack = Stack { below: &below, above: &layers };
+                for &(account, slot) in &keys {
+                    assert_eq!(stack.summary(&pre, account), whole.summary(&pre, account), "cut {cut}/{second_cut}");
+                    assert_eq!(stack.storage(&pre, account, slot), whole.storage(&pre, account, slot));
+                }
+                // Merged, as the block's final state is.
+                let mut merged = below.clone();
+                layers.iter().for_each(|layer| merged.lay(layer));
+                assert_eq!(merged.changes(&pre).first_difference(&whole.changes(&pre)), None, "cut {cut}/{second_cut}");
+            }
+        }
     }
 }

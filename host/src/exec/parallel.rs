@@ -55,6 +55,7 @@ use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext}
 
 use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
 use super::overlay::Overlay;
+use super::overlay::{CommittedState, Stack};
 use super::slot_uses::{self, Shadow, SlotUses, TracksSlotUses};
 use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
 use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, FinalState, TxOutcome, execute_sequential};
@@ -181,10 +182,13 @@ impl ParallelExecutor {
             }
             shared.commit_block()
         });
-        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error, times } = committed;
+        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error, times, mut tail } = committed;
         if let Some(error) = error {
             return Err(error);
         }
+        // (The helpers are done: every stretch has published its overlay.)
+        tail.close(&mut overlay, &shared);
+        stats.layered = tail.layered;
         stats.threads = self.config.threads;
         if clock.is_on() {
             let mut timeline = times.timeline;
@@ -208,7 +212,11 @@ impl ParallelExecutor {
             };
             overlay.credit(pre, ctx.block.beneficiary, total);
         }
-        Ok(BlockOutcome { txs: outcomes, state: FinalState::Overlay(overlay), stats })
+        let state = match tail.layers.is_empty() {
+            true => FinalState::Overlay(overlay),
+            false => FinalState::Layered { below: overlay, above: tail.layers },
+        };
+        Ok(BlockOutcome { txs: outcomes, state, stats })
     }
 }
 
@@ -413,7 +421,7 @@ impl ReadSet {
     /// pre-state access). With `trust_local`, reads served by the helper's own earlier writes
     /// are taken as current (see the module docs); the beneficiary, whose committed balance
     /// also moves when fees are settled, is always compared.
-    fn stale(&self, committed: &Overlay, pre: &PreState, trust_local: bool, beneficiary: Address) -> bool {
+    fn stale(&self, committed: &impl CommittedState, pre: &PreState, trust_local: bool, beneficiary: Address) -> bool {
         let account_stale = |(address, seen, source): &(Address, Option<AccountSummary>, Source)| match source {
             Source::Pre => written_otherwise(committed, address, seen),
             Source::Local => (!trust_local || *address == beneficiary) && committed.summary(pre, *address) != *seen,
@@ -454,8 +462,8 @@ impl ReadSet {
 }
 
 /// Has the committed state written `address` with something other than `seen`?
-fn written_otherwise(committed: &Overlay, address: &Address, seen: &Option<AccountSummary>) -> bool {
-    committed.accounts.get(address).is_some_and(|a| a.info.as_ref().map(summary) != *seen)
+fn written_otherwise(committed: &impl CommittedState, address: &Address, seen: &Option<AccountSummary>) -> bool {
+    committed.account(address).is_some_and(|a| a.info.as_ref().map(summary) != *seen)
 }
 
 fn summary(info: &AccountInfo) -> AccountSummary {
@@ -675,6 +683,7 @@ struct Speculative {
 struct Committed {
     outcomes: Vec<TxOutcome>,
     overlay: Overlay,
+    tail: Tail,
     fees: FeeLedger,
     stats: ExecStats,
     error: Option<ExecError>,
@@ -696,6 +705,104 @@ const PROBE_EVERY: usize = 32;
 const PROBE_SAMPLE: usize = 4;
 /// Abandoned stretches after which a block stops speculating.
 const MAX_ABANDONED: usize = 2;
+
+/// A stretch that ended: which, its first transaction and end (exclusive), and its overlay,
+/// holding exactly the writes of those transactions as its taker ran them.
+struct Finished {
+    stretch: usize,
+    start: usize,
+    end: usize,
+    overlay: Overlay,
+}
+
+/// Helper results the committer validated as they were but has not committed. A taker commits
+/// every result into its own overlay as it runs its stretch, and the committer used to commit
+/// each again into the committed state. Instead, while a stretch's results keep validating as
+/// they are, the committer only collects them; when the stretch ends and they covered the rest
+/// of it, that stretch's own overlay is laid above the committed state as it is (the block's
+/// final state is then the committed overlay with these layers, in order). Anything else
+/// first commits everything in order ([`Tail::flush`]), so the committed state is whole
+/// before the committer executes, repairs or settles anything.
+#[derive(Default)]
+struct Tail {
+    /// Overlays of finished stretches above the committed state, in block order.
+    layers: Vec<Overlay>,
+    /// The run being collected: its stretch, first transaction, and states (kept to commit
+    /// them one by one if the run does not reach the end of its stretch).
+    stretch: usize,
+    first: usize,
+    states: Vec<EvmState>,
+    /// Results left in layers, for the counters.
+    layered: usize,
+}
+
+impl Tail {
+    /// Takes a result that can wait, after ending the run of another stretch: its stretch
+    /// consistent so far, valid as it is against the committed state and the layers (which
+    /// lack only this stretch's own earlier writes: a read from the pre-state is of something
+    /// none of them wrote, or the helper would have read its own write), and not touching the
+    /// beneficiary (whose fees settle on the committed state). Returns the outcome and gas
+    /// used, or the result to handle the usual way.
+    fn defer(
+        &mut self,
+        spec: Box<Speculative>,
+        index: usize,
+        committed: &mut Overlay,
+        shared: &Shared<'_>,
+        inconsistent: usize,
+    ) -> Result<(TxOutcome, u64), Box<Speculative>> {
+        let beneficiary = shared.ctx.block.beneficiary;
+        if spec.stretch != self.stretch {
+            self.close(committed, shared);
+        }
+        let fits = spec.stretch != inconsistent
+            && spec.result.is_ok()
+            && !spec.reads.reads_account(beneficiary)
+            && !spec.reads.stale(&Stack { below: committed, above: &self.layers }, shared.pre, true, beneficiary);
+        if !fits {
+            return Err(spec);
+        }
+        let Speculative { result: Ok((result, state)), stretch, .. } = *spec else { unreachable!("checked") };
+        if self.states.is_empty() {
+            (self.stretch, self.first) = (stretch, index);
+        }
+        self.states.push(state);
+        let gas_used = result.tx_gas_used();
+        Ok((TxOutcome::from_result(result), gas_used))
+    }
+
+    /// Ends the run: its stretch's overlay becomes a layer if the run covered the rest of
+    /// that stretch (its earlier transactions were committed as they were: the overlay holds
+    /// the same values for them) and never wrote the beneficiary; else everything is
+    /// committed.
+    fn close(&mut self, committed: &mut Overlay, shared: &Shared<'_>) {
+        if self.states.is_empty() {
+            return;
+        }
+        let (first, end) = (self.first, self.first + self.states.len());
+        let layer = shared.take_finished(self.stretch).filter(|f| {
+            f.start <= first && f.end == end && !f.overlay.accounts.contains_key(&shared.ctx.block.beneficiary)
+        });
+        match layer {
+            Some(finished) => {
+                self.layered += self.states.len();
+                self.states.clear();
+                self.layers.push(finished.overlay);
+            }
+            None => self.flush(committed),
+        }
+    }
+
+    /// Commits everything, in order: the layers, then the collected states.
+    fn flush(&mut self, committed: &mut Overlay) {
+        for layer in self.layers.drain(..) {
+            committed.lay(&layer);
+        }
+        for state in self.states.drain(..) {
+            committed.commit(state);
+        }
+    }
+}
 
 /// Whether the last [`RecentResults::WINDOW`] helper results the committer handled were re-executed.
 #[derive(Default)]
@@ -787,6 +894,8 @@ struct Shared<'a> {
     clock: Clock,
     /// Each helper's time, when the timeline is on.
     helper_times: Vec<Mutex<HelperTime>>,
+    /// Stretches that ended, with their overlays ([`Tail`]).
+    finished: Mutex<Vec<Finished>>,
 }
 
 impl<'a> Shared<'a> {
@@ -813,6 +922,7 @@ impl<'a> Shared<'a> {
             stop: AtomicBool::new(false),
             clock,
             helper_times: (0..helpers).map(|_| Mutex::default()).collect(),
+            finished: Mutex::new(Vec::new()),
         }
     }
 
@@ -860,6 +970,7 @@ impl<'a> Shared<'a> {
         let mut spare = None;
         let mut times = CommitterTimes::default();
         let mut recent = RecentResults::default();
+        let mut tail = Tail::default();
         for (index, tx) in self.txs.iter().enumerate() {
             let start = self.clock.now();
             let claimed =
@@ -872,50 +983,66 @@ impl<'a> Shared<'a> {
             let mut handling = if mine { Handling::Own } else { Handling::Validated };
             let mut ready = start;
             let result = if mine {
+                tail.flush(&mut evm.ctx.journaled_state.database.overlay);
                 stats.direct += 1;
-                self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
+                Some(self.execute_exact(&mut evm, &mut fees, &mut stats, tx))
             } else {
                 let spec = self.wait_for(index, &mut spare, &mut times);
                 ready = self.clock.now();
                 let view = &mut evm.ctx.journaled_state.database;
-                if spec.reads.reads_account(beneficiary) && !fees.is_empty() {
-                    settle(&mut view.overlay, self.pre, beneficiary, &mut fees, &mut stats);
-                }
-                let trust_local = spec.stretch != inconsistent;
-                match spec.result {
-                    Ok(ok) if !spec.reads.stale(&view.overlay, self.pre, trust_local, beneficiary) => {
+                match tail.defer(spec, index, &mut view.overlay, self, inconsistent) {
+                    Ok((result, gas_used)) => {
+                        // Does not touch the beneficiary: its fee is not burned with it.
+                        fees.push(self.ctx.coinbase_gas_price(tx), gas_used);
+                        outcomes.push(result);
                         recent.push(false);
-                        Ok(ok)
+                        None
                     }
-                    result => {
-                        inconsistent = spec.stretch;
-                        let failed = result.is_err();
-                        match salvage(result, &spec.reads, tx, &view.overlay, self.pre) {
-                            (fixed, Some(how)) => {
+                    Err(spec) => Some({
+                        let spec = *spec;
+                        tail.flush(&mut view.overlay);
+                        if spec.reads.reads_account(beneficiary) && !fees.is_empty() {
+                            settle(&mut view.overlay, self.pre, beneficiary, &mut fees, &mut stats);
+                        }
+                        let trust_local = spec.stretch != inconsistent;
+                        match spec.result {
+                            Ok(ok) if !spec.reads.stale(&view.overlay, self.pre, trust_local, beneficiary) => {
                                 recent.push(false);
-                                *match how {
-                                    Salvaged::LazyCredit => &mut stats.lazy_credits,
-                                    Salvaged::Balances => &mut stats.balance_repairs,
-                                    Salvaged::Slots => &mut stats.slot_repairs,
-                                } += 1;
-                                fixed
+                                Ok(ok)
                             }
-                            (_, None) => {
-                                if self.clock.is_on() {
-                                    // Stale on its own, or only through its stretch's earlier writes?
-                                    let own = failed || spec.reads.stale(&view.overlay, self.pre, true, beneficiary);
-                                    handling = if own { Handling::Stale } else { Handling::Cascade };
+                            result => {
+                                inconsistent = spec.stretch;
+                                let failed = result.is_err();
+                                match salvage(result, &spec.reads, tx, &view.overlay, self.pre) {
+                                    (fixed, Some(how)) => {
+                                        recent.push(false);
+                                        *match how {
+                                            Salvaged::LazyCredit => &mut stats.lazy_credits,
+                                            Salvaged::Balances => &mut stats.balance_repairs,
+                                            Salvaged::Slots => &mut stats.slot_repairs,
+                                        } += 1;
+                                        fixed
+                                    }
+                                    (_, None) => {
+                                        if self.clock.is_on() {
+                                            // Stale on its own, or only through its stretch's earlier writes?
+                                            let own =
+                                                failed || spec.reads.stale(&view.overlay, self.pre, true, beneficiary);
+                                            handling = if own { Handling::Stale } else { Handling::Cascade };
+                                        }
+                                        stats.reexecutions += 1;
+                                        recent.push(true);
+                                        self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
+                                    }
                                 }
-                                stats.reexecutions += 1;
-                                recent.push(true);
-                                self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
                             }
                         }
-                    }
+                    }),
                 }
             };
             match result {
-                Ok((result, state)) => {
+                None => {}
+                Some(Ok((result, state))) => {
                     // revm pays the fee into a beneficiary that self-destructed in this very
                     // transaction, and the self-destruct then wipes it: the fee is burned.
                     if !state.get(&beneficiary).is_some_and(|a| a.is_selfdestructed()) {
@@ -924,7 +1051,7 @@ impl<'a> Shared<'a> {
                     evm.ctx.journaled_state.database.overlay.commit(state);
                     outcomes.push(TxOutcome::from_result(result));
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     error = Some(ExecError { index, message: e.to_string() });
                     break;
                 }
@@ -950,7 +1077,7 @@ impl<'a> Shared<'a> {
         self.stop.store(true, Ordering::Release);
         // Helpers stop before their next transaction; the scope in `execute` waits for them.
         let overlay = std::mem::take(&mut evm.ctx.journaled_state.database.overlay);
-        Committed { outcomes, overlay, fees, stats, error, times }
+        Committed { outcomes, overlay, fees, stats, error, times, tail }
     }
 
     /// Runs `tx` on the committed state: exact, provided the beneficiary's fees are settled
@@ -1109,7 +1236,28 @@ impl<'a> Shared<'a> {
             }
             index += 1;
         }
+        // Its overlay holds exactly the writes of the transactions it ran, which the committer
+        // may lay above the committed state rather than commit them again ([`Tail`]).
+        let view = &mut evm.ctx.journaled_state.database;
+        let fresh = Overlay::with_capacity(view.overlay.accounts.len());
+        let overlay = std::mem::replace(&mut view.overlay, fresh);
+        let finished = Finished { stretch, start, end: index, overlay };
+        self.finished.lock().unwrap_or_else(|p| p.into_inner()).push(finished);
         true
+    }
+
+    /// Stretch `stretch`'s published overlay. Its taker publishes it right after its last
+    /// result, so the committer, which has just handled that result, waits a moment for it.
+    fn take_finished(&self, stretch: usize) -> Option<Finished> {
+        for _ in 0..2_000 {
+            let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = finished.iter().position(|f| f.stretch == stretch) {
+                return Some(finished.swap_remove(at));
+            }
+            drop(finished);
+            std::hint::spin_loop();
+        }
+        None
     }
 
     /// The committer's slot among the stretch takers: it takes a stretch itself when the next
