@@ -37,6 +37,32 @@ fn independent_transfers_leave_whole_stretches_in_their_helpers_overlay() {
     assert!(some_run(Workload::Transfers, |stats| stats.layered > 0));
 }
 
+/// An invalid block: late in it, a sender's transaction repeats the nonce of its previous
+/// one. Sequential revm fails it (nonce too low); the parallel executor must fail it too, at
+/// the same transaction, even where both run in one clean helper stretch whose results are
+/// collected without being committed (a run assumes its sender's nonce, an assumption that
+/// must be checked against the sender with the earlier transaction in it).
+#[test]
+fn a_repeated_nonce_fails_as_in_sequential_revm() {
+    let mut block = build(Workload::Transfers, 2_000, 7);
+    let at = 1_700;
+    // The earlier transaction moves nothing but the nonce (no value, no fee: a zero base fee
+    // and gas price), so only the nonce tells the two runs apart.
+    block.ctx.block.basefee = 0;
+    let earlier = &mut block.txs[at - 1];
+    (earlier.value, earlier.gas_price, earlier.gas_priority_fee) = (Default::default(), 0, Some(0));
+    block.txs[at].caller = block.txs[at - 1].caller;
+    block.txs[at].nonce = block.txs[at - 1].nonce;
+    let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).map(|_| ()).expect_err("invalid block");
+    assert_eq!(oracle.index, at, "{oracle}");
+    let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
+    for run in 0..20 {
+        let parallel = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None);
+        let error = parallel.map(|_| ()).expect_err("invalid block");
+        assert_eq!((error.index, &error.message), (oracle.index, &oracle.message), "run {run}");
+    }
+}
+
 #[test]
 fn deposits_to_one_hot_wallet() {
     let (out, _) = check(Workload::Deposits, 300);

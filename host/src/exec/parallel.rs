@@ -6,7 +6,9 @@
 //! that nobody has started it executes itself, on the committed state, which is exact. One that
 //! a helper has executed it validates — every value the helper's run read must still hold — and
 //! then commits the helper's writes, or re-executes it if they do not. So the output is
-//! sequential revm's, whatever the timing.
+//! sequential revm's, whatever the timing. (Where a helper's whole stretch validates as it ran,
+//! its writes are not committed a second time: the stretch's own overlay is laid above the
+//! committed state, see `Tail`.)
 //!
 //! The pool's threads are **helpers**. A helper starts on a part of the block that does not
 //! depend on timing (the block cut into equal estimated cost, one part per thread, computed by
@@ -28,7 +30,8 @@
 //! Every 32 transactions it executes itself, the committer also probes the first results of
 //! each helper's stretch against its partly committed state: a stretch whose sample already
 //! conflicts is abandoned (the helper takes another), and two abandoned stretches, or
-//! re-executions passing a third of the block, end speculation for the block.
+//! re-executions passing a third of the block or three in four of the last 128 helper results,
+//! end speculation for the block (helpers' results are then not even read).
 //!
 //! Some stale results are corrected rather than re-executed: one whose only stale reads are
 //! balances the run did not depend on (WETH's, a deposit contract's, a chained sender's, a busy
@@ -186,7 +189,7 @@ impl ParallelExecutor {
         if let Some(error) = error {
             return Err(error);
         }
-        // (The helpers are done: every stretch has published its overlay.)
+        // (The helpers are done: every stretch has published its overlay, but one that panicked.)
         tail.close(&mut overlay, &shared);
         stats.layered = tail.layered;
         // The overlays not laid are freed on the pool, after the block, as each helper used to
@@ -417,6 +420,11 @@ impl ReadSet {
         self.accounts.clear();
         self.storage.clear();
         self.balances.clear();
+    }
+
+    /// Did the run assume a value (its sender's nonce) rather than read it?
+    fn assumes(&self) -> bool {
+        self.accounts.iter().any(|(_, _, source)| *source == Source::Assumed)
     }
 
     fn reads_account(&self, address: Address) -> bool {
@@ -747,11 +755,15 @@ struct Tail {
 
 impl Tail {
     /// Takes a result that can wait, after ending the run of another stretch: its stretch
-    /// consistent so far, valid as it is against the committed state and the layers (which
-    /// lack only this stretch's own earlier writes: a read from the pre-state is of something
-    /// none of them wrote, or the helper would have read its own write), and not touching the
-    /// beneficiary (whose fees settle on the committed state). Returns the outcome and gas
-    /// used, or the result to handle the usual way.
+    /// consistent so far, valid as it is against the committed state and the layers, and not
+    /// touching the beneficiary (whose fees settle on the committed state). Those lack only
+    /// the writes of the run being collected, which this result can only have seen as the
+    /// helper's own: a read from the pre-state is of something none of them wrote (or the
+    /// helper would have read its own write), and its own reads are trusted in a consistent
+    /// stretch. Not a result whose run assumed its sender's nonce: that assumption is checked
+    /// against the sender as committed, which may lack an earlier transaction of the run
+    /// (two transactions with one nonce in an invalid block would both pass). Returns the
+    /// outcome and gas used, or the result to handle the usual way.
     fn defer(
         &mut self,
         spec: Box<Speculative>,
@@ -767,6 +779,7 @@ impl Tail {
         let fits = spec.stretch != inconsistent
             && spec.result.is_ok()
             && !spec.reads.reads_account(beneficiary)
+            && !spec.reads.assumes()
             && !spec.reads.stale(&Stack { below: committed, above: &self.layers }, shared.pre, true, beneficiary);
         if !fits {
             return Err(spec);
