@@ -192,12 +192,13 @@ impl ParallelExecutor {
         // (The helpers are done: every stretch has published its overlay, but one that panicked.)
         tail.close(&mut overlay, &shared);
         stats.layered = tail.layered;
-        // The overlays not laid are freed on the pool, after the block, as each helper used to
-        // free its own while the committer was still validating (tens of microseconds).
-        let mut unused = std::mem::take(&mut tail.unused);
-        unused.extend(shared.finished.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|f| f.overlay));
-        if !unused.is_empty() {
-            self.pool.spawn(move || drop(unused));
+        // The overlays not laid, and what is left of collected results, are freed on the pool
+        // after the block (each helper used to free its own overlay while the committer was
+        // still validating; results are allocated by helpers too).
+        let mut garbage = std::mem::take(&mut tail.garbage);
+        garbage.overlays.extend(shared.finished.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|f| f.overlay));
+        if !garbage.is_empty() {
+            self.pool.spawn(move || drop(garbage));
         }
         stats.threads = self.config.threads;
         if clock.is_on() {
@@ -749,8 +750,25 @@ struct Tail {
     states: Vec<EvmState>,
     /// Results left in layers, for the counters.
     layered: usize,
-    /// Published overlays that were not laid, to be freed off the committer's path.
-    unused: Vec<Overlay>,
+    /// What is left of results and stretches once used, freed on the pool after the block
+    /// rather than on the committer's path (each was allocated by a helper).
+    garbage: Garbage,
+}
+
+/// See [`Tail::garbage`].
+#[derive(Default)]
+struct Garbage {
+    /// Boxed as the helpers allocated them: unboxing would free each box here.
+    #[allow(clippy::vec_box)]
+    results: Vec<Box<Speculative>>,
+    states: Vec<EvmState>,
+    overlays: Vec<Overlay>,
+}
+
+impl Garbage {
+    fn is_empty(&self) -> bool {
+        self.results.is_empty() && self.states.is_empty() && self.overlays.is_empty()
+    }
 }
 
 impl Tail {
@@ -784,11 +802,15 @@ impl Tail {
         if !fits {
             return Err(spec);
         }
-        let Speculative { result: Ok((result, state)), stretch, .. } = *spec else { unreachable!("checked") };
+        let mut spec = spec;
+        let Ok((result, state)) = std::mem::replace(&mut spec.result, Err(EVMError::Custom(String::new()))) else {
+            unreachable!("checked")
+        };
         if self.states.is_empty() {
-            (self.stretch, self.first) = (stretch, index);
+            (self.stretch, self.first) = (spec.stretch, index);
         }
         self.states.push(state);
+        self.garbage.results.push(spec);
         let gas_used = result.tx_gas_used();
         Ok((TxOutcome::from_result(result), gas_used))
     }
@@ -809,11 +831,11 @@ impl Tail {
         match finished {
             Some(finished) if fits(&finished) => {
                 self.layered += self.states.len();
-                self.states.clear();
+                self.garbage.states.append(&mut self.states);
                 self.layers.push(finished.overlay);
             }
             other => {
-                self.unused.extend(other.map(|f| f.overlay));
+                self.garbage.overlays.extend(other.map(|f| f.overlay));
                 self.flush(committed);
             }
         }
