@@ -57,8 +57,7 @@ use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
 use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
-use super::overlay::Overlay;
-use super::overlay::{CommittedState, Stack};
+use super::overlay::{CommittedState, Overlay, Stack};
 use super::slot_uses::{self, Shadow, SlotUses, TracksSlotUses};
 use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
 use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, FinalState, TxOutcome, execute_sequential};
