@@ -46,6 +46,10 @@ enum Command {
         /// the committer's own, validated and re-executed transactions, waits, the helpers.
         #[arg(long)]
         timeline: bool,
+        /// Run plain value transfers through revm like every other transaction, instead of
+        /// the executor's native path (to measure what that path gives).
+        #[arg(long)]
+        revm_transfers: bool,
     },
     /// List GPU adapters and what `--backend auto` would choose.
     Info,
@@ -71,6 +75,10 @@ enum Command {
         /// Where the time went in the fastest parallel run (see `coevm run --timeline`).
         #[arg(long)]
         timeline: bool,
+        /// Run plain value transfers through revm like every other transaction, instead of
+        /// the executor's native path (to measure what that path gives).
+        #[arg(long)]
+        revm_transfers: bool,
     },
     /// Measure every operation on every backend across batch sizes, find where each
     /// accelerator starts to pay (cached for `--backend auto`), and time block execution.
@@ -135,8 +143,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run { blocks, backend, threads, data, repeat, json, force_parallel, timeline } => {
-            let modes = RunModes { json, force_parallel, timeline };
+        Command::Run { blocks, backend, threads, data, repeat, json, force_parallel, timeline, revm_transfers } => {
+            let modes = RunModes { json, force_parallel, timeline, revm_transfers };
             match cmd_run(blocks, backend, threads, data, repeat, modes) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
@@ -153,8 +161,8 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Synthetic { workload, txs, threads, repeat, timeline } => {
-            match cmd_synthetic(workload, txs, threads, repeat, timeline) {
+        Command::Synthetic { workload, txs, threads, repeat, timeline, revm_transfers } => {
+            match cmd_synthetic(workload, txs, threads, repeat, timeline, revm_transfers) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
@@ -225,6 +233,7 @@ struct RunModes {
     json: bool,
     force_parallel: bool,
     timeline: bool,
+    revm_transfers: bool,
 }
 
 fn cmd_run(
@@ -233,7 +242,7 @@ fn cmd_run(
     threads: Option<usize>,
     data: Option<PathBuf>,
     repeat: usize,
-    RunModes { json, force_parallel, timeline }: RunModes,
+    RunModes { json, force_parallel, timeline, revm_transfers }: RunModes,
 ) -> anyhow::Result<bool> {
     let dirs = resolve_blocks(blocks, data)?;
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -242,7 +251,12 @@ fn cmd_run(
         eprintln!("note: {note}");
     }
     let backend = ResilientBackend::from_opened(&opened, threads);
-    let config = ParallelConfig { force_parallel, timeline, ..ParallelConfig::with_threads(threads) };
+    let config = ParallelConfig {
+        force_parallel,
+        timeline,
+        native_transfers: !revm_transfers,
+        ..ParallelConfig::with_threads(threads)
+    };
     let executor = ParallelExecutor::new(config);
     if !json {
         println!("backend: {} · executor threads: {threads}", backend.describe());
@@ -422,12 +436,14 @@ fn cmd_synthetic(
     threads: Option<usize>,
     repeat: usize,
     timeline: bool,
+    revm_transfers: bool,
 ) -> anyhow::Result<bool> {
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let block = coevm_host::synthetic::build(workload, txs, 1);
     let executor = ParallelExecutor::new(ParallelConfig {
         force_parallel: true,
         timeline,
+        native_transfers: !revm_transfers,
         ..ParallelConfig::with_threads(threads)
     });
     let backend = coevm_kernels::cpu::CpuBackend::new(threads);

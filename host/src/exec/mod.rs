@@ -7,6 +7,7 @@ pub mod parallel;
 pub mod sequential;
 mod slot_uses;
 pub mod timeline;
+mod transfer;
 
 use std::collections::BTreeMap;
 

@@ -60,6 +60,7 @@ use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
 use super::overlay::{CommittedState, Overlay, Stack};
 use super::slot_uses::{self, Shadow, SlotUses, TracksSlotUses};
 use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
+use super::transfer;
 use super::{AccountSummary, BlockOutcome, ExecError, ExecStats, FinalState, TxOutcome, execute_sequential};
 use crate::env::BlockContext;
 use crate::fees::FeeLedger;
@@ -90,6 +91,9 @@ pub struct ParallelConfig {
     pub force_parallel: bool,
     /// Record where the time goes ([`super::Timeline`], in [`ExecStats::timeline`]).
     pub timeline: bool,
+    /// Execute plain value transfers without revm's interpreter, with revm's own checks, to
+    /// the same result (exec/transfer.rs); off: every transaction runs through revm.
+    pub native_transfers: bool,
 }
 
 impl ParallelConfig {
@@ -102,6 +106,7 @@ impl ParallelConfig {
             max_chained_share: 0.6,
             force_parallel: false,
             timeline: false,
+            native_transfers: true,
         }
     }
 
@@ -115,6 +120,7 @@ impl ParallelConfig {
             max_chained_share: 1.0,
             force_parallel: true,
             timeline: false,
+            native_transfers: true,
         }
     }
 }
@@ -174,7 +180,7 @@ impl ParallelExecutor {
         if !self.goes_parallel(ctx, txs, pre, gas_hint) {
             return execute_sequential(ctx, txs, pre);
         }
-        let shared = Shared::new(ctx, txs, pre, self.config.threads - 1, clock);
+        let shared = Shared::new(ctx, txs, pre, &self.config, clock);
         // The committer runs on the calling thread, so it starts at once; helpers join as their
         // threads wake up (tens of microseconds: a fair share of a small block).
         let committed = self.pool.in_place_scope(|scope| {
@@ -507,6 +513,8 @@ struct View<'a> {
     tracing_table: bool,
     /// This thread's empty code (see [`EmptyCode`]).
     empty_code: EmptyCode,
+    /// Execute plain transfers without revm's interpreter (see exec/transfer.rs).
+    native_transfers: bool,
 }
 
 /// One thread's own empty bytecode, served for every account without code.
@@ -681,6 +689,15 @@ fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv, trace: bool) -> TxResult {
     view.read_beneficiary = false;
     view.sender_nonce = view.record.then_some((tx.caller, tx.nonce));
     evm.ctx.set_tx(tx.clone());
+    if evm.ctx.journaled_state.database.native_transfers {
+        if let Some(done) = transfer::execute(&mut evm.ctx, tx) {
+            return done.map_err(EVMError::Database);
+        }
+        // Not a plain transfer after all: forget what the attempt read.
+        let view = &mut evm.ctx.journaled_state.database;
+        view.reads.accounts.clear();
+        view.read_beneficiary = false;
+    }
     let result = DeferredFeeHandler(std::marker::PhantomData).run(evm);
     let state = evm.finalize();
     result.map(|r| (r, state))
@@ -914,6 +931,8 @@ impl Plan {
 
 struct Shared<'a> {
     ctx: &'a BlockContext,
+    /// See [`ParallelConfig::native_transfers`].
+    native_transfers: bool,
     txs: &'a [TxEnv],
     pre: &'a PreState,
     slots: Vec<Slot>,
@@ -946,8 +965,10 @@ struct Shared<'a> {
 }
 
 impl<'a> Shared<'a> {
-    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, helpers: usize, clock: Clock) -> Self {
+    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, config: &ParallelConfig, clock: Clock) -> Self {
+        let helpers = config.threads - 1;
         Shared {
+            native_transfers: config.native_transfers,
             ctx,
             txs,
             pre,
@@ -988,6 +1009,7 @@ impl<'a> Shared<'a> {
             slot_reads: HashMap::default(),
             tracing_table: false,
             empty_code: EmptyCode::new(),
+            native_transfers: self.native_transfers,
         };
         let mut evm = Context::mainnet()
             .with_db(view)
