@@ -26,13 +26,16 @@ use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Bytes, KECCAK_EMPTY, U256};
 use revm::state::{Account, AccountInfo, AccountStatus, EvmState};
 
+/// A transaction's result and the state it leaves, as revm's `transact` returns them.
+type Executed<E> = Result<(ExecutionResult<HaltReason>, EvmState), E>;
+
 /// Executes `tx` as revm would (beneficiary reward left out, as the executor defers fees),
 /// if it is a plain transfer revm accepts; `None` otherwise, having read at most the sender
 /// and the recipient. `ctx` must hold `tx` (`set_tx`) and an empty journal.
 pub(crate) fn execute<DB: Database>(
     ctx: &mut MainnetContext<DB>,
     tx: &TxEnv,
-) -> Option<Result<(ExecutionResult<HaltReason>, EvmState), DB::Error>> {
+) -> Option<Executed<DB::Error>> {
     let to = *tx.kind.to()?;
     let spec: SpecId = ctx.cfg.spec;
     let plain = tx.tx_type <= 2
