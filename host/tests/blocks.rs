@@ -1,5 +1,6 @@
 //! Real mainnet blocks: every header check passes, and the parallel executor equals the
-//! sequential oracle for 1, 2, 4 and 8 threads, three runs each (to catch races).
+//! sequential oracle for 1, 2, 4 and 8 threads, as `coevm run` configures it, and with plain
+//! transfers through revm, three runs each (to catch races).
 
 mod common;
 
@@ -16,8 +17,13 @@ use coevm_kernels::cpu::CpuBackend;
 #[test]
 fn every_block_matches_its_header_and_the_sequential_oracle() {
     let backend = ResilientBackend::new(Arc::new(CpuBackend::new(2)), 2);
-    let executors: Vec<ParallelExecutor> =
+    let mut executors: Vec<ParallelExecutor> =
         [1, 2, 4, 8].into_iter().map(|t| ParallelExecutor::new(ParallelConfig::always_parallel(t))).collect();
+    // As `coevm run` configures it: it chooses which blocks get a helper, and runs the others on
+    // the committer alone.
+    executors.push(ParallelExecutor::new(ParallelConfig::with_threads(2)));
+    // Every transaction through revm, plain transfers included.
+    executors.push(ParallelExecutor::new(ParallelConfig { native_transfers: false, ..ParallelConfig::always_parallel(2) }));
     let mut checked = 0;
     for dir in common::block_dirs() {
         let block = load_block(&dir).unwrap_or_else(|e| panic!("{e}"));

@@ -177,14 +177,20 @@ impl ParallelExecutor {
         gas_hint: Option<u64>,
     ) -> Result<BlockOutcome, ExecError> {
         let clock = Clock::new(self.config.timeline);
-        if !self.goes_parallel(ctx, txs, pre, gas_hint) {
+        if txs.is_empty() {
             return execute_sequential(ctx, txs, pre);
         }
-        let shared = Shared::new(ctx, txs, pre, &self.config, clock);
+        let parallel = self.goes_parallel(ctx, txs, pre, gas_hint);
+        // A block not worth a helper runs on the committer alone: the same exact path without
+        // helpers, which beats plain revm on its own (fees settled once per block rather than
+        // credited per transaction, pre-state reads not copied into a cache, plain transfers
+        // without the interpreter).
+        let helpers = if parallel { self.config.threads - 1 } else { 0 };
+        let shared = Shared::new(ctx, txs, pre, helpers, &self.config, clock);
         // The committer runs on the calling thread, so it starts at once; helpers join as their
         // threads wake up (tens of microseconds: a fair share of a small block).
         let committed = self.pool.in_place_scope(|scope| {
-            for helper in 0..self.config.threads - 1 {
+            for helper in 0..helpers {
                 let shared = &shared;
                 scope.spawn(move |_| shared.help(helper));
             }
@@ -205,7 +211,8 @@ impl ParallelExecutor {
         if !garbage.is_empty() {
             self.pool.spawn(move || drop(garbage));
         }
-        stats.threads = self.config.threads;
+        stats.threads = helpers + 1;
+        stats.ran_sequentially = !parallel;
         if clock.is_on() {
             let mut timeline = times.timeline;
             timeline.helpers =
@@ -965,8 +972,14 @@ struct Shared<'a> {
 }
 
 impl<'a> Shared<'a> {
-    fn new(ctx: &'a BlockContext, txs: &'a [TxEnv], pre: &'a PreState, config: &ParallelConfig, clock: Clock) -> Self {
-        let helpers = config.threads - 1;
+    fn new(
+        ctx: &'a BlockContext,
+        txs: &'a [TxEnv],
+        pre: &'a PreState,
+        helpers: usize,
+        config: &ParallelConfig,
+        clock: Clock,
+    ) -> Self {
         Shared {
             native_transfers: config.native_transfers,
             ctx,

@@ -32,10 +32,7 @@ type Executed<E> = Result<(ExecutionResult<HaltReason>, EvmState), E>;
 /// Executes `tx` as revm would (beneficiary reward left out, as the executor defers fees),
 /// if it is a plain transfer revm accepts; `None` otherwise, having read at most the sender
 /// and the recipient. `ctx` must hold `tx` (`set_tx`) and an empty journal.
-pub(crate) fn execute<DB: Database>(
-    ctx: &mut MainnetContext<DB>,
-    tx: &TxEnv,
-) -> Option<Executed<DB::Error>> {
+pub(crate) fn execute<DB: Database>(ctx: &mut MainnetContext<DB>, tx: &TxEnv) -> Option<Executed<DB::Error>> {
     let to = *tx.kind.to()?;
     let spec: SpecId = ctx.cfg.spec;
     let plain = tx.tx_type <= 2
@@ -47,8 +44,12 @@ pub(crate) fn execute<DB: Database>(
         && to != tx.caller
         // Precompiles live at low addresses (0x01–0x11 by Prague); running them is revm's job.
         && to.0[..18].iter().any(|b| *b != 0)
+        // Switches a client may turn off or on, none of them mainnet's: revm is left to honour them.
         && !ctx.cfg.is_fee_charge_disabled()
-        && !ctx.cfg.is_balance_check_disabled();
+        && !ctx.cfg.is_balance_check_disabled()
+        && !ctx.cfg.is_nonce_check_disabled()
+        && !ctx.cfg.is_amsterdam_eip2780_enabled()
+        && !ctx.cfg.is_amsterdam_eip8037_enabled();
     if !plain {
         return None;
     }
@@ -117,7 +118,7 @@ pub(crate) fn execute<DB: Database>(
     recipient.balance = recipient.balance.checked_add(tx.value)?;
 
     sender.balance = sender_balance;
-    sender.nonce += 1;
+    sender.nonce = sender.nonce.checked_add(1)?;
     let mut state = EvmState::with_capacity_and_hasher(2, Default::default());
     state.insert(tx.caller, touched(sender, true, spec));
     state.insert(to, touched(recipient, existed, spec));
@@ -183,7 +184,7 @@ mod tests {
         }
     }
 
-    const SPECS: [SpecId; 11] = [
+    const SPECS: [SpecId; 12] = [
         SpecId::FRONTIER,
         SpecId::HOMESTEAD,
         SpecId::TANGERINE,
@@ -193,6 +194,7 @@ mod tests {
         SpecId::ISTANBUL,
         SpecId::BERLIN,
         SpecId::LONDON,
+        SpecId::MERGE,
         SpecId::SHANGHAI,
         SpecId::CANCUN,
     ];
@@ -207,7 +209,9 @@ mod tests {
     /// way of falling short of one mixed in.
     fn case(rng: &mut impl Rng) -> (SpecId, CacheDB<EmptyDB>, BlockEnv, TxEnv) {
         let spec = SPECS[rng.random_range(0..SPECS.len())];
-        let (sender, empty, funded, contract, beneficiary) = (addr(1), addr(2), addr(3), addr(4), addr(5));
+        let (sender, empty, funded, contract, rich) = (addr(1), addr(2), addr(3), addr(4), addr(6));
+        // Sometimes the sender is the beneficiary itself.
+        let beneficiary = if rng.random_range(0..10) == 0 { sender } else { addr(5) };
         let london = spec.is_enabled_in(SpecId::LONDON);
         let basefee: u64 = if london { [0, 7, 1_000_000_000][rng.random_range(0..3)] } else { 0 };
         let mut block = BlockEnv {
@@ -242,7 +246,8 @@ mod tests {
             0 => Bytes::from(vec![0, 1, 0, 0xff]),
             _ => Bytes::new(),
         };
-        let to = match rng.random_range(0..9) {
+        let to = match rng.random_range(0..10) {
+            9 => rich,
             0 => empty,
             1 => funded,
             2 => contract,
@@ -269,7 +274,7 @@ mod tests {
         }
 
         // The sender: usually able to pay exactly the most the transaction can cost, or more.
-        let most = U256::from(gas_limit as u128 * price) + value.min(U256::from(u128::MAX));
+        let most = U256::from(gas_limit as u128 * price).saturating_add(value);
         let balance = match rng.random_range(0..10) {
             0..2 => most,
             2 => most.saturating_sub(U256::from(1)),
@@ -290,7 +295,11 @@ mod tests {
         db.insert_account_info(empty, AccountInfo::default());
         db.insert_account_info(funded, AccountInfo::from_balance(U256::from(12_345)));
         db.insert_account_info(contract, AccountInfo::from_bytecode(Bytecode::new_raw(Bytes::from_static(&[0x00]))));
-        db.insert_account_info(beneficiary, AccountInfo::from_balance(U256::from(7)));
+        if beneficiary != sender {
+            db.insert_account_info(beneficiary, AccountInfo::from_balance(U256::from(7)));
+        }
+        // A balance the value can overflow.
+        db.insert_account_info(rich, AccountInfo::from_balance(U256::MAX - U256::from(10u64.pow(18))));
         (spec, db, block, tx)
     }
 
@@ -302,12 +311,12 @@ mod tests {
 
     /// Every transaction the native path takes ends as in revm: the same result, and every
     /// account revm touched, created or destroyed the same, with the same balance, nonce and
-    /// code. Checked on 20,000 random transactions over eleven forks; at least 3,000 must be
+    /// code. Checked on 20,000 random transactions over twelve forks; at least 3,000 must be
     /// taken, over 100 at each fork, and revm must reject some of those not taken.
     #[test]
     fn matches_revm() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0xc0e7);
-        let (mut taken, mut rejected, mut taken_at) = (0, 0, [0; SPECS.len()]);
+        let (mut taken, mut rejected, mut overflows, mut taken_at) = (0, 0, 0, [0; SPECS.len()]);
         for n in 0..20_000 {
             let (spec, db, block, tx) = case(&mut rng);
             let mut native = evm(spec, db.clone(), block.clone());
@@ -320,6 +329,9 @@ mod tests {
 
             let Some(fast) = fast else {
                 rejected += usize::from(expected.is_err());
+                // (revm runs a payment that overflows its recipient's balance, and fails it.)
+                overflows +=
+                    usize::from(tx.kind.to() == Some(&addr(6)) && tx.value > U256::from(1) << 128 && expected.is_ok());
                 continue;
             };
             taken += 1;
@@ -346,9 +358,25 @@ mod tests {
             }
         }
         assert!(taken > 3_000, "only {taken} of 20,000 taken");
+        assert!(overflows > 10, "only {overflows} recipients' balances overflowed");
         for (spec, taken) in SPECS.iter().zip(taken_at) {
             assert!(taken > 100, "only {taken} taken at {spec:?}");
         }
         assert!(rejected > 1_000, "only {rejected} rejected by revm");
+    }
+
+    /// From Prague on (EIP-7623's calldata floor, EIP-7702's delegations) every transaction is
+    /// left to revm.
+    #[test]
+    fn prague_and_later_are_left_to_revm() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..200 {
+            let (_, db, mut block, tx) = case(&mut rng);
+            block.prevrandao = Some(B256::ZERO);
+            block.set_blob_excess_gas_and_price(0, revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE);
+            let mut evm = evm(SpecId::PRAGUE, db, block);
+            evm.ctx.set_tx(tx.clone());
+            assert!(execute(&mut evm.ctx, &tx).is_none());
+        }
     }
 }
