@@ -27,11 +27,11 @@ fn main() -> anyhow::Result<()> {
         ("count", Box::new(|_, _, _, _| 1.0)),
         ("sqrt(gas limit)", Box::new(|tx, _, _, _| (tx.gas_limit as f64).sqrt())),
         ("limit<=4*mean used", Box::new(|tx, _, mean, _| (tx.gas_limit as f64).min(4.0 * mean))),
-        ("limit, plain=21k (executor)", Box::new(|tx, _, _, pre| estimated_cost(tx, pre))),
         (
-            "limit, plain=5k",
-            Box::new(|tx, _, _, pre| if is_plain_transfer(tx, pre) { 5_000.0 } else { tx.gas_limit as f64 }),
+            "limit, plain=21k",
+            Box::new(|tx, _, _, pre| if is_plain_transfer(tx, pre) { 21_000.0 } else { tx.gas_limit as f64 }),
         ),
+        ("limit, plain=6k (executor)", Box::new(|tx, _, _, pre| estimated_cost(tx, pre))),
         ("used (oracle)", Box::new(|_, used, _, _| used as f64)),
         (
             "used, plain=5k (oracle)",

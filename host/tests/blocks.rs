@@ -23,7 +23,8 @@ fn every_block_matches_its_header_and_the_sequential_oracle() {
     // the committer alone.
     executors.push(ParallelExecutor::new(ParallelConfig::with_threads(2)));
     // Every transaction through revm, plain transfers included.
-    executors.push(ParallelExecutor::new(ParallelConfig { native_transfers: false, ..ParallelConfig::always_parallel(2) }));
+    executors
+        .push(ParallelExecutor::new(ParallelConfig { native_transfers: false, ..ParallelConfig::always_parallel(2) }));
     let mut checked = 0;
     for dir in common::block_dirs() {
         let block = load_block(&dir).unwrap_or_else(|e| panic!("{e}"));

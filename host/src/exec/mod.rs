@@ -72,7 +72,8 @@ impl TxOutcome {
 pub struct ExecStats {
     /// Threads that took part (1 = sequential).
     pub threads: usize,
-    /// True when the block ran sequentially by choice (too small, or predicted to conflict).
+    /// True when the block ran on one thread by choice (too small, or predicted to conflict):
+    /// on the committer alone, without helpers (an empty block: plain revm).
     pub ran_sequentially: bool,
     /// Speculative executions whose reads were stale at commit, redone on the committed state.
     pub reexecutions: usize,
