@@ -17,14 +17,18 @@ use coevm_kernels::cpu::CpuBackend;
 #[test]
 fn every_block_matches_its_header_and_the_sequential_oracle() {
     let backend = ResilientBackend::new(Arc::new(CpuBackend::new(2)), 2);
-    let mut executors: Vec<ParallelExecutor> =
-        [1, 2, 4, 8].into_iter().map(|t| ParallelExecutor::new(ParallelConfig::always_parallel(t))).collect();
+    let mut executors: Vec<(String, ParallelExecutor)> = [1, 2, 4, 8]
+        .into_iter()
+        .map(|t| (format!("{t} threads"), ParallelExecutor::new(ParallelConfig::always_parallel(t))))
+        .collect();
     // As `coevm run` configures it: it chooses which blocks get a helper, and runs the others on
     // the committer alone.
-    executors.push(ParallelExecutor::new(ParallelConfig::with_threads(2)));
-    // Every transaction through revm, plain transfers included.
-    executors
-        .push(ParallelExecutor::new(ParallelConfig { native_transfers: false, ..ParallelConfig::always_parallel(2) }));
+    executors.push(("as `coevm run`".into(), ParallelExecutor::new(ParallelConfig::with_threads(2))));
+    // Every transaction through revm, plain transfers included, with and without a helper.
+    for threads in [1, 2] {
+        let config = ParallelConfig { native_transfers: false, ..ParallelConfig::always_parallel(threads) };
+        executors.push((format!("{threads} threads, transfers through revm"), ParallelExecutor::new(config)));
+    }
     let mut checked = 0;
     for dir in common::block_dirs() {
         let block = load_block(&dir).unwrap_or_else(|e| panic!("{e}"));
@@ -39,13 +43,13 @@ fn every_block_matches_its_header_and_the_sequential_oracle() {
         if n >= 4_370_000 {
             assert_eq!(checks.receipts_root, coevm_host::verify::Check::Match, "block {n}");
         }
-        for executor in &executors {
+        for (name, executor) in &executors {
             for run in 0..3 {
                 let parallel = executor
                     .execute(&ctx, &txs, &pre, &backend, Some(block.header.gas_used))
                     .unwrap_or_else(|e| panic!("block {n}: {e}"));
                 if let Some(diff) = parallel.first_difference(&oracle, &pre) {
-                    panic!("block {n}, {} threads, run {run}: {diff}", executor.config().threads);
+                    panic!("block {n}, {name}, run {run}: {diff}");
                 }
             }
         }
