@@ -37,7 +37,17 @@ impl Overlay {
 
     /// Applies one transaction's state, exactly as `CacheDB::commit` would.
     pub fn commit(&mut self, state: EvmState) {
-        for (address, account) in state {
+        self.commit_accounts(state);
+    }
+
+    /// [`Overlay::commit`], leaving `state` empty with its room, to be used again (see
+    /// `Shared::commit_block`).
+    pub fn commit_drain(&mut self, state: &mut EvmState) {
+        self.commit_accounts(state.drain());
+    }
+
+    fn commit_accounts(&mut self, accounts: impl IntoIterator<Item = (Address, Account)>) {
+        for (address, account) in accounts {
             if let Some(entry) = self.commit_storage(address, &account) {
                 entry.info = Some(account.info);
             }

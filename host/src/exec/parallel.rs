@@ -1129,13 +1129,21 @@ impl<'a> Shared<'a> {
             };
             match result {
                 None => {}
-                Some(Ok((result, state))) => {
+                Some(Ok((result, mut state))) => {
                     // revm pays the fee into a beneficiary that self-destructed in this very
                     // transaction, and the self-destruct then wipes it: the fee is burned.
                     if !state.get(&beneficiary).is_some_and(|a| a.is_selfdestructed()) {
                         fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
                     }
-                    evm.ctx.journaled_state.database.overlay.commit(state);
+                    evm.ctx.journaled_state.database.overlay.commit_drain(&mut state);
+                    // revm hands over its journal's map of accounts at the end of every
+                    // transaction and grows a fresh one in the next: give it this one back,
+                    // emptied, with its room (the journal's map is empty between transactions).
+                    // The committer alone ran the 45 blocks 0.5–1 % faster.
+                    let journal = &mut evm.ctx.journaled_state.inner.state;
+                    if journal.capacity() < state.capacity() {
+                        *journal = state;
+                    }
                     outcomes.push(TxOutcome::from_result(result));
                 }
                 Some(Err(e)) => {

@@ -119,7 +119,10 @@ pub(crate) fn execute<DB: Database>(ctx: &mut MainnetContext<DB>, tx: &TxEnv) ->
 
     sender.balance = sender_balance;
     sender.nonce = sender.nonce.checked_add(1)?;
-    let mut state = EvmState::with_capacity_and_hasher(2, Default::default());
+    // The journal's map of accounts, empty between transactions: the committer gives it back
+    // with room after committing each of its own (see `Shared::commit_block`).
+    let mut state = std::mem::take(&mut ctx.journaled_state.inner.state);
+    state.reserve(2);
     state.insert(tx.caller, touched(sender, true, spec));
     state.insert(to, touched(recipient, existed, spec));
     let result = ExecutionResult::Success {
