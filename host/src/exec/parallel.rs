@@ -434,6 +434,19 @@ struct ReadSet {
 }
 
 impl ReadSet {
+    /// A copy of the run's reads in buffers of their exact size, to hand over with its result;
+    /// this one keeps its buffers, grown to the largest run so far, for the next run (handing
+    /// over the buffers themselves left each run to grow fresh ones, a reallocation per
+    /// doubling).
+    fn copy_exact(&self) -> Self {
+        ReadSet {
+            accounts: self.accounts.to_vec(),
+            storage: self.storage.to_vec(),
+            balances: self.balances.to_vec(),
+            slots: self.slots.copy_exact(),
+        }
+    }
+
     fn clear(&mut self) {
         self.accounts.clear();
         self.storage.clear();
@@ -1319,7 +1332,7 @@ impl<'a> Shared<'a> {
             if let Ok((_, state)) = &result {
                 view.overlay.commit_ref(state);
             }
-            let reads = std::mem::take(&mut view.reads);
+            let reads = view.reads.copy_exact();
             *slot.result.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Box::new(Speculative { result, reads, stretch }));
             slot.ready.store(true, Ordering::Release);

@@ -112,6 +112,11 @@ impl SlotUses {
         self.untraced = !traced;
     }
 
+    /// A copy of the run's uses in buffers of their exact size (this one keeps its own).
+    pub fn copy_exact(&self) -> Self {
+        SlotUses { observed: self.observed.to_vec(), predicates: self.predicates.to_vec(), untraced: self.untraced }
+    }
+
     /// Can read `read` be shifted, as far as the run's uses of it go?
     pub fn shiftable(&self, read: usize) -> bool {
         !self.untraced && !self.observed.contains(&(read as u32))
