@@ -326,7 +326,8 @@ fn print_header(bar: Option<&indicatif::ProgressBar>) {
 fn print_row(r: &BlockReport, bar: Option<&indicatif::ProgressBar>) {
     let checks: Vec<&str> = r.checks.named().iter().map(|(_, c)| c.symbol()).collect();
     let offloaded = r.offload.items();
-    let mode = if r.stats.ran_sequentially { "seq" } else { "parallel" };
+    // A block not worth a helper runs on one thread: the committer alone (plain revm if empty).
+    let mode = if r.stats.ran_sequentially { "1 thread" } else { "parallel" };
     emit(
         format!(
             "{:>9} {:<15} {:>5} {:>11} {:>9.0} {:>9.0} {:>6.2}× {:>8.0} {:>6} {:>9} {:>8}  {}{}",
