@@ -1,19 +1,20 @@
 //! Plain value transfers without revm's interpreter.
 //!
 //! A call to an account without code runs no opcode: revm validates the transaction, moves
-//! the value, reimburses unused gas and returns. Its machinery around that (journal, call
-//! frame, checkpoints, the state map it builds and tears down) costs most of the ~1.2 µs a
-//! transfer takes, as much as validating and committing a helper's result. Here such a
-//! transaction is executed directly against the same database with revm's own checks
-//! (`validate_env`, intrinsic gas, nonce and code, the up-front fee): the result and the state
-//! it returns are those revm returns, to the flags the committer reads.
+//! the value, reimburses unused gas and returns. Around that it loads both accounts into its
+//! journal, opens a checkpoint and a call frame, and builds and tears down the state map it
+//! returns. Here such a transaction is executed directly against the same database with
+//! revm's own checks (`validate_env`, intrinsic gas, nonce and code, the up-front fee): the
+//! result and the state it returns are those revm returns, to the flags the committer reads.
+//! On one thread the executor runs 10,000 transfers ~1.4× faster than plain revm this way
+//! (docs/PERFORMANCE.md).
 //!
 //! Only the plainest case is taken: a legacy, EIP-2930 or EIP-1559 call without calldata or
-//! access list, before Prague, to an address other than the sender that is not a precompile and holds no
-//! code, from an existing sender without code, that validates. Everything else — and any
-//! transaction revm would reject, so that its error is revm's own — returns `None`, and the
-//! caller runs revm. `tests::matches_revm` checks every branch against revm on randomised
-//! transactions at each fork.
+//! access list, before Prague, to an address other than the sender that is not a precompile
+//! and holds no code, from an existing sender without code, that validates. Everything else —
+//! and any transaction revm would reject, so that its error is revm's own — returns `None`,
+//! and the caller runs revm. `tests::matches_revm` checks every branch against revm on
+//! randomised transactions at each fork.
 
 use revm::Database;
 use revm::context::TxEnv;
