@@ -152,12 +152,19 @@ impl ParallelExecutor {
         if self.config.force_parallel {
             return true;
         }
-        let gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
+        let mut gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
         let min_gas = if ctx.spec.is_enabled_in(revm::primitives::hardfork::SpecId::LONDON) {
             self.config.min_gas_since_london
         } else {
             self.config.min_gas
         };
+        // A plain transfer's 21,000 gas buys far less work than contract code's (see
+        // [`PLAIN_TRANSFER_COST`]): the bar counts it at that cost. (Only looked up where it can
+        // matter: a pre-state lookup per transaction.)
+        if gas >= min_gas && gas < min_gas.saturating_mul(4) {
+            let transfers = txs.iter().filter(|tx| is_plain_transfer(tx, pre)).count() as u64;
+            gas = gas.saturating_sub(transfers * (21_000 - PLAIN_TRANSFER_COST as u64));
+        }
         if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < min_gas {
             return false;
         }
