@@ -41,7 +41,9 @@
 //! a sender's later transactions do not fail speculatively.
 //!
 //! Beneficiary fees are deferred ([`crate::fees`]), so paying the block producer does not make
-//! every transaction conflict. Blocks too small for parallelism to pay run sequentially.
+//! every transaction conflict. Blocks too small for parallelism to pay run on the committer
+//! alone, without helpers. Plain value transfers run without revm's interpreter
+//! (exec/transfer.rs).
 
 use std::convert::Infallible;
 use std::sync::Mutex;
