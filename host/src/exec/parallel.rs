@@ -1536,7 +1536,7 @@ fn giant_by_cost(txs: &[TxEnv], cost_prefix: &[f64]) -> Option<usize> {
 /// (exec/transfer.rs) one takes ~1.1 µs, contract calls a median 0.18 ns per gas. Counting
 /// transfers at 6,000 instead of their 21,000 moved the 35 mainnet blocks run in parallel
 /// 0.3–1.3 % faster (alternating runs, 2026-11-24); 3,000 and 10,000 read the same.
-const PLAIN_TRANSFER_COST: f64 = 6_000.0;
+pub const PLAIN_TRANSFER_COST: f64 = 6_000.0;
 
 /// A guess at what executing `tx` costs, before running it: its gas limit, or
 /// [`PLAIN_TRANSFER_COST`] for a plain transfer. (`host/examples/cut_estimators.rs` compares
