@@ -1,6 +1,6 @@
 //! coevm's FPGA designs in RustHDL, emitted as Verilog.
 //!
-//! - [`keccak::Keccak256Core`]: keccak256 sponge around a one-round-per-clock Keccak-f[1600].
+//! - [`keccak::Keccak256Core`]: keccak256 sponge around a one-round-per-clock Keccak-f\[1600\].
 //! - [`alu::Alu256`]: the EVM's 256-bit ALU (all 26 stack arithmetic/bitwise opcodes).
 //! - [`storage::StorageLookup`]: hashes `(address, slot)` keys with its own keccak core and
 //!   probes a block-RAM hash table (insert and lookup).

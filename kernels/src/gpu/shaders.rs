@@ -11,9 +11,9 @@ pub const WIDE_INT64: &str = include_str!("../shaders/lib/wide_int64.wgsl");
 pub const WIDE_U32: &str = include_str!("../shaders/lib/wide_u32.wgsl");
 /// 256-bit arithmetic and the EVM ALU (`evm_alu`), on top of `mac32` / `adc32`.
 pub const U256: &str = include_str!("../shaders/lib/u256.wgsl");
-/// keccak-f[1600] with u64 lanes.
+/// keccak-f\[1600\] with u64 lanes.
 pub const KECCAK_F_INT64: &str = include_str!("../shaders/lib/keccak_int64.wgsl");
-/// keccak-f[1600] with (lo, hi) u32 lanes.
+/// keccak-f\[1600\] with (lo, hi) u32 lanes.
 pub const KECCAK_F_U32: &str = include_str!("../shaders/lib/keccak_u32.wgsl");
 /// The keccak256 kernel.
 pub const KECCAK256_KERNEL: &str = include_str!("../shaders/keccak256.wgsl");
