@@ -432,7 +432,7 @@ enum Source {
 }
 
 /// Accounts and slots a transaction read, with the values it saw and where they came from.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct ReadSet {
     accounts: Vec<(Address, Option<AccountSummary>, Source)>,
     storage: Vec<(Address, U256, U256, Source)>,
@@ -443,19 +443,6 @@ struct ReadSet {
 }
 
 impl ReadSet {
-    /// A copy of the run's reads in buffers of their exact size, to hand over with its result;
-    /// this one keeps its buffers, grown to the largest run so far, for the next run (handing
-    /// over the buffers themselves left each run to grow fresh ones, a reallocation per
-    /// doubling).
-    fn copy_exact(&self) -> Self {
-        ReadSet {
-            accounts: self.accounts.to_vec(),
-            storage: self.storage.to_vec(),
-            balances: self.balances.to_vec(),
-            slots: self.slots.copy_exact(),
-        }
-    }
-
     fn clear(&mut self) {
         self.accounts.clear();
         self.storage.clear();
@@ -895,6 +882,7 @@ impl Tail {
     fn flush(&mut self, committed: &mut Overlay) {
         for layer in self.layers.drain(..) {
             committed.lay(&layer);
+            self.garbage.overlays.push(layer);
         }
         for state in self.states.drain(..) {
             committed.commit(state);
@@ -1341,7 +1329,9 @@ impl<'a> Shared<'a> {
             if let Ok((_, state)) = &result {
                 view.overlay.commit_ref(state);
             }
-            let reads = view.reads.copy_exact();
+            // A copy in buffers of its exact size (a clone's): the view keeps its own, grown to
+            // the largest run so far, where handing them over left each run to grow fresh ones.
+            let reads = view.reads.clone();
             *slot.result.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Box::new(Speculative { result, reads, stretch }));
             slot.ready.store(true, Ordering::Release);

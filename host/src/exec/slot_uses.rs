@@ -88,7 +88,7 @@ fn compare(op: u8, a: U256, b: U256) -> bool {
 
 /// What a run did with the values of its storage reads (indices into its storage reads).
 /// Until [`SlotUses::start`] says the run is traced, no read may be shifted.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct SlotUses {
     /// Reads whose value the run depended on otherwise than through shifts and comparisons.
     observed: Vec<u32>,
@@ -110,11 +110,6 @@ impl SlotUses {
         self.observed.clear();
         self.predicates.clear();
         self.untraced = !traced;
-    }
-
-    /// A copy of the run's uses in buffers of their exact size (this one keeps its own).
-    pub fn copy_exact(&self) -> Self {
-        SlotUses { observed: self.observed.to_vec(), predicates: self.predicates.to_vec(), untraced: self.untraced }
     }
 
     /// Can read `read` be shifted, as far as the run's uses of it go?
