@@ -33,7 +33,8 @@ enum Command {
         /// A directory of block directories; with no BLOCKS, runs all of them.
         #[arg(long, env = "COEVM_DATA")]
         data: Option<PathBuf>,
-        /// Executions per executor; the fastest is reported.
+        /// Executions per executor, more for a short block (until they add up to `repeat` ms,
+        /// at most 200 × `repeat`); the fastest is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
         /// Print one JSON report per block instead of the table.
@@ -69,7 +70,8 @@ enum Command {
         /// Executor threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
-        /// Executions per executor; the fastest is reported.
+        /// Executions per executor, more for a short block (until they add up to `repeat` ms,
+        /// at most 200 × `repeat`); the fastest is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
         /// Where the time went in the fastest parallel run (see `coevm run --timeline`).

@@ -66,18 +66,31 @@ impl Default for RunOptions {
     }
 }
 
-/// Runs the sequential and the parallel executor `repeat` times (at least once), alternately,
-/// so that drift on the machine (other load, clock changes) hits both alike. Returns the
-/// outcome and time of each one's fastest run, sequential first.
+/// Timed span each repeat asks for: a block shorter than this is run more often, so that the
+/// fastest of a few-microsecond block is not decided by a timer tick or one cold cache line.
+const SPAN_PER_REPEAT: Duration = Duration::from_millis(1);
+/// However short the block, at most this many rounds per repeat.
+const MAX_ROUNDS_PER_REPEAT: usize = 200;
+
+/// Runs the sequential and the parallel executor alternately, so that drift on the machine
+/// (other load, clock changes) hits both alike: `repeat` rounds (at least one), and more for a
+/// short block, until the rounds have taken `repeat` × 1 ms of timed execution (at most
+/// 200 × `repeat` rounds). Returns the outcome and time of each one's fastest run, sequential
+/// first.
 pub fn time_alternately<T, E>(
     repeat: usize,
     mut sequential: impl FnMut() -> Result<T, E>,
     mut parallel: impl FnMut() -> Result<T, E>,
 ) -> Result<[(T, Duration); 2], E> {
-    fn once<T, E>(run: &mut impl FnMut() -> Result<T, E>, best: &mut (Option<T>, Duration)) -> Result<(), E> {
+    fn once<T, E>(
+        run: &mut impl FnMut() -> Result<T, E>,
+        best: &mut (Option<T>, Duration),
+        total: &mut Duration,
+    ) -> Result<(), E> {
         let start = Instant::now();
         let outcome = run()?;
         let elapsed = start.elapsed();
+        *total += elapsed;
         if elapsed < best.1 {
             // The previous best outcome is dropped here, outside the timing.
             *best = (Some(outcome), elapsed);
@@ -85,11 +98,20 @@ pub fn time_alternately<T, E>(
         Ok(())
     }
     let (mut seq, mut par) = ((None, Duration::MAX), (None, Duration::MAX));
-    for _ in 0..repeat.max(1) {
-        once(&mut sequential, &mut seq)?;
-        once(&mut parallel, &mut par)?;
+    let mut total = Duration::ZERO;
+    let mut rounds = 0;
+    while another_round(repeat, rounds, total) {
+        once(&mut sequential, &mut seq, &mut total)?;
+        once(&mut parallel, &mut par, &mut total)?;
+        rounds += 1;
     }
     Ok([seq, par].map(|(outcome, fastest)| (outcome.expect("ran at least once"), fastest)))
+}
+
+/// Whether `time_alternately` runs another round after `rounds` that took `total`.
+fn another_round(repeat: usize, rounds: usize, total: Duration) -> bool {
+    let repeat = repeat.max(1);
+    rounds < repeat || (total < SPAN_PER_REPEAT * repeat as u32 && rounds < MAX_ROUNDS_PER_REPEAT * repeat)
 }
 
 /// Loads and runs the block in `dir`.
@@ -160,5 +182,50 @@ pub fn spec_name(spec: SpecId) -> &'static str {
         SpecId::CANCUN => "Cancun",
         SpecId::PRAGUE => "Prague",
         _ => "later",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_blocks_get_more_rounds_up_to_a_cap() {
+        let ms = Duration::from_millis;
+        // `repeat` rounds always run, however long they take.
+        assert!(another_round(3, 2, ms(100)));
+        assert!(!another_round(3, 3, ms(3)));
+        // A short block runs on until the rounds add up to `repeat` ms ...
+        assert!(another_round(3, 3, ms(2)));
+        assert!(another_round(3, 599, Duration::from_micros(2_999)));
+        // ... or 200 rounds per repeat.
+        assert!(!another_round(3, 600, Duration::ZERO));
+        // Zero repeats means one.
+        assert!(another_round(0, 0, ms(5)));
+        assert!(!another_round(0, 1, ms(1)));
+        assert!(another_round(0, 1, Duration::from_micros(999)));
+    }
+
+    #[test]
+    fn time_alternately_alternates_and_keeps_the_fastest() {
+        let mut calls = Vec::new();
+        let calls_cell = std::cell::RefCell::new(&mut calls);
+        let [(seq, _), (par, _)] = time_alternately::<_, ()>(
+            2,
+            || {
+                calls_cell.borrow_mut().push('s');
+                std::thread::sleep(Duration::from_millis(2));
+                Ok("seq")
+            },
+            || {
+                calls_cell.borrow_mut().push('p');
+                std::thread::sleep(Duration::from_millis(2));
+                Ok("par")
+            },
+        )
+        .unwrap();
+        assert_eq!((seq, par), ("seq", "par"));
+        // 2 ms per run: the two rounds `repeat` asks for already span more than 2 ms.
+        assert_eq!(calls, ['s', 'p', 's', 'p']);
     }
 }
