@@ -33,7 +33,7 @@ enum Command {
         /// A directory of block directories; with no BLOCKS, runs all of them.
         #[arg(long, env = "COEVM_DATA")]
         data: Option<PathBuf>,
-        /// Executions per executor, more for a short block (until they add up to `repeat` ms,
+        /// Executions per executor, more for a short block (until they add up to `repeat` × 4 ms,
         /// at most 200 × `repeat`); the fastest is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
@@ -70,7 +70,7 @@ enum Command {
         /// Executor threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
-        /// Executions per executor, more for a short block (until they add up to `repeat` ms,
+        /// Executions per executor, more for a short block (until they add up to `repeat` × 4 ms,
         /// at most 200 × `repeat`); the fastest is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
