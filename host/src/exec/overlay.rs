@@ -56,16 +56,29 @@ impl Overlay {
 
     /// [`Overlay::commit`] for a state that is kept (a speculative result awaiting validation).
     pub fn commit_ref(&mut self, state: &EvmState) {
+        self.commit_copied(state, AccountInfo::clone);
+    }
+
+    /// [`Overlay::commit_ref`] for a state another thread built (a helper's): each account's
+    /// info is copied without that thread's empty code (see [`lean`]), and the caller frees the
+    /// state where it was allocated, so this thread touches none of that thread's reference
+    /// counts or allocator pages.
+    pub fn commit_lean(&mut self, state: &EvmState) {
+        self.commit_copied(state, lean);
+    }
+
+    fn commit_copied(&mut self, state: &EvmState, copy: impl Fn(&AccountInfo) -> AccountInfo) {
         for (address, account) in state {
             if let Some(entry) = self.commit_storage(*address, account) {
-                entry.info = Some(account.info.clone());
+                entry.info = Some(copy(&account.info));
             }
         }
     }
 
     /// Applies `above`, an overlay of later writes over the same pre-state, as if its
     /// transactions had been committed here: its accounts replace these, and their storage
-    /// adds to this one's unless it was wiped above.
+    /// adds to this one's unless it was wiped above. Infos are copied [`lean`]: `above` is a
+    /// helper's.
     pub fn lay(&mut self, above: &Overlay) {
         for (address, account) in &above.accounts {
             let entry = self.accounts.entry(*address).or_default();
@@ -75,7 +88,7 @@ impl Overlay {
             } else {
                 entry.storage.extend(account.storage.iter().map(|(k, v)| (*k, *v)));
             }
-            entry.info.clone_from(&account.info);
+            entry.info = account.info.as_ref().map(lean);
         }
     }
 
@@ -213,6 +226,20 @@ impl CommittedState for Stack<'_> {
             .rev()
             .find_map(|layer| layer.local_storage(address, slot))
             .or_else(|| self.below.local_storage(address, slot))
+    }
+}
+
+/// `info` without its code when that is empty: the empty code is each thread's own `Arc`
+/// (`EmptyCode` in exec/parallel.rs), and a copy kept by another thread would bounce its
+/// count between the cores each time either clones or drops it. A reader serves its own empty
+/// code for the hash. (Every field of revm 43's `AccountInfo`, as `EmptyCode::serve` copies.)
+fn lean(info: &AccountInfo) -> AccountInfo {
+    AccountInfo {
+        balance: info.balance,
+        nonce: info.nonce,
+        code_hash: info.code_hash,
+        account_id: info.account_id,
+        code: info.code.as_ref().filter(|code| !code.is_empty()).cloned(),
     }
 }
 
