@@ -131,6 +131,8 @@ impl ParallelConfig {
 pub struct ParallelExecutor {
     config: ParallelConfig,
     pool: rayon::ThreadPool,
+    /// Blocks whose leftovers are still being freed on the pool (see [`ParallelExecutor::wait_idle`]).
+    freeing: std::sync::Arc<(Mutex<usize>, std::sync::Condvar)>,
 }
 
 impl ParallelExecutor {
@@ -142,7 +144,19 @@ impl ParallelExecutor {
             .thread_name(|i| format!("coevm-helper-{i}"))
             .build()
             .expect("spawning executor threads");
-        Self { config, pool }
+        Self { config, pool, freeing: Default::default() }
+    }
+
+    /// Waits until the pool has freed what earlier blocks left (results and overlays the
+    /// helpers allocated, freed on their threads after each block returns). A benchmark calls
+    /// this between runs, so that the other executor's timed run never shares the machine with
+    /// that work.
+    pub fn wait_idle(&self) {
+        let (pending, done) = &*self.freeing;
+        let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+        while *pending > 0 {
+            pending = done.wait(pending).unwrap_or_else(|p| p.into_inner());
+        }
     }
 
     pub fn config(&self) -> &ParallelConfig {
@@ -218,7 +232,14 @@ impl ParallelExecutor {
         let mut garbage = std::mem::take(&mut tail.garbage);
         garbage.overlays.extend(shared.finished.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|f| f.overlay));
         if !garbage.is_empty() {
-            self.pool.spawn(move || drop(garbage));
+            *self.freeing.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            let freeing = self.freeing.clone();
+            self.pool.spawn(move || {
+                drop(garbage);
+                let (pending, done) = &*freeing;
+                *pending.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+                done.notify_all();
+            });
         }
         stats.threads = helpers + 1;
         stats.ran_sequentially = !parallel;
