@@ -209,7 +209,7 @@ impl ParallelExecutor {
         // credited per transaction, pre-state reads not copied into a cache, plain transfers
         // without the interpreter).
         let helpers = if parallel { self.config.threads - 1 } else { 0 };
-        let shared = Shared::new(ctx, txs, pre, helpers, &self.config, clock);
+        let mut shared = Shared::new(ctx, txs, pre, helpers, &self.config, clock);
         // The committer runs on the calling thread, so it starts at once; helpers join as their
         // threads wake up (tens of microseconds: a fair share of a small block).
         let committed = self.pool.in_place_scope(|scope| {
@@ -231,6 +231,9 @@ impl ParallelExecutor {
         // still validating; results are allocated by helpers too).
         let mut garbage = std::mem::take(&mut tail.garbage);
         garbage.overlays.extend(shared.finished.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|f| f.overlay));
+        if helpers > 0 {
+            garbage.slots = std::mem::take(&mut shared.slots);
+        }
         if !garbage.is_empty() {
             *self.freeing.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
             let freeing = self.freeing.clone();
@@ -821,11 +824,14 @@ struct Garbage {
     results: Vec<Box<Speculative>>,
     states: Vec<EvmState>,
     overlays: Vec<Overlay>,
+    /// The block's slots, with the results nobody took (discarded once speculation stopped,
+    /// or of an abandoned stretch).
+    slots: Vec<Slot>,
 }
 
 impl Garbage {
     fn is_empty(&self) -> bool {
-        self.results.is_empty() && self.states.is_empty() && self.overlays.is_empty()
+        self.results.is_empty() && self.states.is_empty() && self.overlays.is_empty() && self.slots.is_empty()
     }
 }
 
