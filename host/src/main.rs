@@ -454,7 +454,6 @@ fn cmd_synthetic(
         repeat,
         || coevm_host::exec::execute_sequential(&block.ctx, &block.txs, &block.pre),
         || executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None),
-        || executor.wait_idle(),
     )?;
     let gas = seq.gas_used() as f64;
     println!("{} · {:.1} Mgas · {threads} threads", block.name, gas / 1e6);

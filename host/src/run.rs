@@ -75,8 +75,7 @@ const SPAN_PER_REPEAT: Duration = Duration::from_millis(4);
 const MAX_ROUNDS_PER_REPEAT: usize = 200;
 
 /// Runs the sequential and the parallel executor alternately, so that drift on the machine
-/// (other load, clock changes) hits both alike, calling `settle` untimed after each parallel
-/// run (see [`ParallelExecutor::wait_idle`]): `repeat` rounds (at least one), and more for a
+/// (other load, clock changes) hits both alike: `repeat` rounds (at least one), and more for a
 /// short block, until the rounds have taken `repeat` × 4 ms of timed execution (at most
 /// 200 × `repeat` rounds). Returns the outcome and time of each one's fastest run, sequential
 /// first.
@@ -84,7 +83,6 @@ pub fn time_alternately<T, E>(
     repeat: usize,
     mut sequential: impl FnMut() -> Result<T, E>,
     mut parallel: impl FnMut() -> Result<T, E>,
-    mut settle: impl FnMut(),
 ) -> Result<[(T, Duration); 2], E> {
     fn once<T, E>(
         run: &mut impl FnMut() -> Result<T, E>,
@@ -107,7 +105,6 @@ pub fn time_alternately<T, E>(
     while another_round(repeat, rounds, total) {
         once(&mut sequential, &mut seq, &mut total)?;
         once(&mut parallel, &mut par, &mut total)?;
-        settle();
         rounds += 1;
     }
     Ok([seq, par].map(|(outcome, fastest)| (outcome.expect("ran at least once"), fastest)))
@@ -147,7 +144,6 @@ pub fn run_block(
         options.repeat,
         || execute_sequential(&ctx, &txs, &pre),
         || executor.execute(&ctx, &txs, &pre, backend, Some(block.header.gas_used)),
-        || executor.wait_idle(),
     )
     .map_err(label)?;
     let [(sequential, sequential_time), (parallel, parallel_time)] = timed;
@@ -228,12 +224,10 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(3));
                 Ok("par")
             },
-            || calls_cell.borrow_mut().push('w'),
         )
         .unwrap();
         assert_eq!((seq, par), ("seq", "par"));
-        // 3 ms per run: two rounds span 12 ms, more than the 8 ms `repeat` 2 asks for; the
-        // pool is waited for after each parallel run.
-        assert_eq!(calls, ['s', 'p', 'w', 's', 'p', 'w']);
+        // 3 ms per run: two rounds span 12 ms, more than the 8 ms `repeat` 2 asks for.
+        assert_eq!(calls, ['s', 'p', 's', 'p']);
     }
 }

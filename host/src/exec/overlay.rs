@@ -60,8 +60,8 @@ impl Overlay {
     }
 
     /// [`Overlay::commit_ref`] for a state another thread built (a helper's): each account's
-    /// info is copied without that thread's empty code (see [`lean`]), and the caller frees the
-    /// state where it was allocated, so this thread touches none of that thread's reference
+    /// info is copied without that thread's empty code (see [`lean`]), and the caller has the
+    /// state freed off this thread, so this thread touches none of that thread's reference
     /// counts or allocator pages.
     pub fn commit_lean(&mut self, state: &EvmState) {
         self.commit_copied(state, lean);

@@ -131,8 +131,6 @@ impl ParallelConfig {
 pub struct ParallelExecutor {
     config: ParallelConfig,
     pool: rayon::ThreadPool,
-    /// Blocks whose leftovers are still being freed on the pool (see [`ParallelExecutor::wait_idle`]).
-    freeing: std::sync::Arc<(Mutex<usize>, std::sync::Condvar)>,
 }
 
 impl ParallelExecutor {
@@ -144,19 +142,7 @@ impl ParallelExecutor {
             .thread_name(|i| format!("coevm-helper-{i}"))
             .build()
             .expect("spawning executor threads");
-        Self { config, pool, freeing: Default::default() }
-    }
-
-    /// Waits until the pool has freed what earlier blocks left (results and overlays the
-    /// helpers allocated, freed on their threads after each block returns). A benchmark calls
-    /// this between runs, so that the other executor's timed run never shares the machine with
-    /// that work.
-    pub fn wait_idle(&self) {
-        let (pending, done) = &*self.freeing;
-        let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
-        while *pending > 0 {
-            pending = done.wait(pending).unwrap_or_else(|p| p.into_inner());
-        }
+        Self { config, pool }
     }
 
     pub fn config(&self) -> &ParallelConfig {
@@ -209,7 +195,7 @@ impl ParallelExecutor {
         // credited per transaction, pre-state reads not copied into a cache, plain transfers
         // without the interpreter).
         let helpers = if parallel { self.config.threads - 1 } else { 0 };
-        let mut shared = Shared::new(ctx, txs, pre, helpers, &self.config, clock);
+        let shared = Shared::new(ctx, txs, pre, helpers, &self.config, clock);
         // The committer runs on the calling thread, so it starts at once; helpers join as their
         // threads wake up (tens of microseconds: a fair share of a small block).
         let committed = self.pool.in_place_scope(|scope| {
@@ -219,31 +205,14 @@ impl ParallelExecutor {
             }
             shared.commit_block()
         });
-        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error, times, mut tail } = committed;
+        let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error, times, tail } = committed;
         if let Some(error) = error {
             return Err(error);
         }
-        // (The helpers are done: every stretch has published its overlay, but one that panicked.)
-        tail.close(&mut overlay, &shared);
         stats.layered = tail.layered;
-        // The overlays not laid, and what is left of collected results, are freed on the pool
-        // after the block (each helper used to free its own overlay while the committer was
-        // still validating; results are allocated by helpers too).
-        let mut garbage = std::mem::take(&mut tail.garbage);
-        garbage.overlays.extend(shared.finished.lock().unwrap_or_else(|p| p.into_inner()).drain(..).map(|f| f.overlay));
-        if helpers > 0 {
-            garbage.slots = std::mem::take(&mut shared.slots);
-        }
-        if !garbage.is_empty() {
-            *self.freeing.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-            let freeing = self.freeing.clone();
-            self.pool.spawn(move || {
-                drop(garbage);
-                let (pending, done) = &*freeing;
-                *pending.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
-                done.notify_all();
-            });
-        }
+        // (What is left, allocated by helpers, is freed with `shared` here, inside the block's
+        // time: overlays of stretches that ended after the committer closed its run, results
+        // nobody took; what the committer gave back the helpers freed before leaving.)
         stats.threads = helpers + 1;
         stats.ran_sequentially = !parallel;
         if clock.is_on() {
@@ -776,6 +745,10 @@ const FIRST_HELPER: u32 = 2;
 /// before the helper's result would be ready.
 const MIN_STRETCH_FREE: usize = 4;
 
+/// The committer gives back what it is done with in batches of this many results, states and
+/// overlays (one lock per batch).
+const GIVE_BACK_BATCH: usize = 64;
+
 /// The committer probes the helpers' stretches after every this many transactions it executes.
 const PROBE_EVERY: usize = 32;
 /// Results probed at the start of a stretch.
@@ -811,8 +784,8 @@ struct Tail {
     states: Vec<EvmState>,
     /// Results left in layers, for the counters.
     layered: usize,
-    /// What is left of results and stretches once used, freed on the pool after the block
-    /// rather than on the committer's path (each was allocated by a helper).
+    /// What is left of results and stretches once used, mostly allocated by helpers: given
+    /// back for the helpers to free ([`Shared::give_back`]), not freed on the committer's path.
     garbage: Garbage,
 }
 
@@ -824,14 +797,11 @@ struct Garbage {
     results: Vec<Box<Speculative>>,
     states: Vec<EvmState>,
     overlays: Vec<Overlay>,
-    /// The block's slots, with the results nobody took (discarded once speculation stopped,
-    /// or of an abandoned stretch).
-    slots: Vec<Slot>,
 }
 
 impl Garbage {
-    fn is_empty(&self) -> bool {
-        self.results.is_empty() && self.states.is_empty() && self.overlays.is_empty() && self.slots.is_empty()
+    fn len(&self) -> usize {
+        self.results.len() + self.states.len() + self.overlays.len()
     }
 }
 
@@ -1012,6 +982,13 @@ struct Shared<'a> {
     helper_times: Vec<Mutex<HelperTime>>,
     /// Stretches that ended, with their overlays ([`Tail`]).
     finished: Mutex<Vec<Finished>>,
+    /// What the committer is done with, given back for the helpers to free
+    /// ([`Shared::free_given_back`]).
+    given_back: Mutex<Vec<Garbage>>,
+    /// The committer has committed the block and given back everything.
+    done: AtomicBool,
+    /// The committer discarded results: each helper takes back its own untaken ones.
+    discarded: AtomicBool,
 }
 
 impl<'a> Shared<'a> {
@@ -1047,6 +1024,9 @@ impl<'a> Shared<'a> {
             clock,
             helper_times: (0..helpers).map(|_| Mutex::default()).collect(),
             finished: Mutex::new(Vec::new()),
+            given_back: Mutex::new(Vec::new()),
+            done: AtomicBool::new(false),
+            discarded: AtomicBool::new(false),
         }
     }
 
@@ -1104,6 +1084,9 @@ impl<'a> Shared<'a> {
             // be stale, and checking one before re-executing it costs more than executing it.
             let discard = !claimed && stats.gave_up_speculation;
             stats.discarded += discard as usize;
+            if discard && stats.discarded == 1 {
+                self.discarded.store(true, Ordering::Release);
+            }
             let mine = claimed || discard;
             let mut handling = if mine { Handling::Own } else { Handling::Validated };
             // The state to commit is a helper's (validated or repaired), not the committer's own.
@@ -1152,7 +1135,9 @@ impl<'a> Shared<'a> {
                                         } += 1;
                                         fixed
                                     }
-                                    (_, None) => {
+                                    (stale, None) => {
+                                        // (Given back with `spec` below, not freed here.)
+                                        spec.result = stale;
                                         if self.clock.is_on() {
                                             // Stale on its own, or only through its stretch's earlier writes?
                                             let own =
@@ -1166,7 +1151,7 @@ impl<'a> Shared<'a> {
                                 }
                             }
                         };
-                        // Freed on the pool with the other leftovers, not here (see Tail::garbage).
+                        // Given back for a helper to free, not freed here (see `Shared::give_back`).
                         tail.garbage.results.push(spec);
                         result
                     }),
@@ -1181,10 +1166,9 @@ impl<'a> Shared<'a> {
                         fees.push(self.ctx.coinbase_gas_price(tx), result.tx_gas_used());
                     }
                     if helpers_state {
-                        // A helper's state: copied without its empty code, and freed on the pool
-                        // with the other leftovers. Dropping it here freed the helper's
-                        // allocations and its empty code's count from this core: validating
-                        // deposits and ERC-20 transfers took 15–20 % longer.
+                        // A helper's state (or one of the committer's take-over stretches):
+                        // copied without its empty code, and given back for a helper to free
+                        // (see `Shared::give_back`).
                         evm.ctx.journaled_state.database.overlay.commit_lean(&state);
                         tail.garbage.states.push(state);
                     } else {
@@ -1206,6 +1190,9 @@ impl<'a> Shared<'a> {
                 }
             }
             self.committed.store(index + 1, Ordering::Release);
+            if tail.garbage.len() >= GIVE_BACK_BATCH {
+                self.give_back(std::mem::take(&mut tail.garbage));
+            }
             if let (Some(start), Some(ready)) = (start, ready) {
                 times.record(&self.clock, handling, start, ready, std::time::Instant::now());
             }
@@ -1224,8 +1211,14 @@ impl<'a> Shared<'a> {
             }
         }
         self.stop.store(true, Ordering::Release);
-        // Helpers stop before their next transaction; the scope in `execute` waits for them.
-        let overlay = std::mem::take(&mut evm.ctx.journaled_state.database.overlay);
+        // Helpers stop before their next transaction; the scope in `execute` waits for them,
+        // and they free what was given back before they leave. (A stretch's overlay is
+        // published right after its last result: `close` waits a moment for it.)
+        let view = &mut evm.ctx.journaled_state.database;
+        tail.close(&mut view.overlay, self);
+        self.give_back(std::mem::take(&mut tail.garbage));
+        self.done.store(true, Ordering::Release);
+        let overlay = std::mem::take(&mut view.overlay);
         Committed { outcomes, overlay, fees, stats, error, times, tail }
     }
 
@@ -1267,38 +1260,66 @@ impl<'a> Shared<'a> {
                     let evm = spare.get_or_insert_with(|| self.new_evm(Overlay::with_capacity(64), true));
                     let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
                     let mut took_over = HelperTime::default();
-                    if !self.run_stretch(me, stretch, start, evm, &mut took_over) {
+                    if !self.run_stretch(me, stretch, start, evm, &mut took_over, &mut Vec::new()) {
                         *spare = None;
                     }
                     times.took_over(&took_over.executed);
                     continue;
                 }
             }
-            // Spin briefly (a helper is mid-transaction on another core), then yield, then sleep:
-            // with more threads than cores the helper may be waiting for this very core, and a
-            // yielding committer does not reliably hand it over.
-            spins += 1;
-            if spins < 256 {
-                std::hint::spin_loop();
-            } else if spins < 320 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(20));
-            }
+            back_off(&mut spins);
         }
         slot.take_result().expect("a ready result is stored")
     }
 
-    /// A helper: take a stretch, execute it speculatively, repeat while there is one to take.
+    /// A helper: take a stretch, execute it speculatively, repeat while there is one to take;
+    /// then free what the committer gives back until the block is done.
     fn help(&self, helper: usize) {
         let mut times = HelperTime::default();
-        self.help_with(helper, &mut times);
+        let mut published = Vec::new();
+        self.help_with(helper, &mut times, &mut published);
         if self.clock.is_on() {
             *self.helper_times[helper].lock().unwrap_or_else(|p| p.into_inner()) = times;
         }
+        self.free_given_back(&published);
     }
 
-    fn help_with(&self, helper: usize, times: &mut HelperTime) {
+    /// Hands what the committer is done with (results, states and overlays, mostly allocated
+    /// by helpers) to the helpers to free. Freed by the committer, each of those frees would
+    /// move a cache line between the cores (with mimalloc, a free from another thread is an
+    /// atomic push onto a list the owning thread reads when it allocates), and it would drop
+    /// copies of the helper's empty code, whose count the helper changes all the time.
+    fn give_back(&self, garbage: Garbage) {
+        if garbage.len() > 0 {
+            self.given_back.lock().unwrap_or_else(|p| p.into_inner()).push(garbage);
+        }
+    }
+
+    /// A helper with no work left frees what the committer gives back, while the committer
+    /// validates its last results, and leaves once the block is done and everything given
+    /// back is freed: all of it within the block's time, on the helper's core. Then it takes
+    /// back its own results nobody took, if the committer discarded some (`published`: the
+    /// transactions it published results for).
+    fn free_given_back(&self, published: &[u32]) {
+        let mut spins = 0;
+        loop {
+            let done = self.done.load(Ordering::Acquire);
+            let batch = std::mem::take(&mut *self.given_back.lock().unwrap_or_else(|p| p.into_inner()));
+            if !batch.is_empty() {
+                drop(batch);
+                spins = 0;
+            } else if done {
+                break;
+            } else {
+                back_off(&mut spins);
+            }
+        }
+        if self.discarded.load(Ordering::Acquire) {
+            published.iter().for_each(|&index| drop(self.slots[index as usize].take_result()));
+        }
+    }
+
+    fn help_with(&self, helper: usize, times: &mut HelperTime, published: &mut Vec<u32>) {
         if self.stop.load(Ordering::Acquire) {
             return; // woke after the block was done (or speculation stopped): no plan needed
         }
@@ -1310,7 +1331,7 @@ impl<'a> Shared<'a> {
             self.ends[helper].store(giant + 1, Ordering::Release);
             let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
             *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, giant));
-            if !self.run_stretch(helper, stretch, giant, &mut evm, times) {
+            if !self.run_stretch(helper, stretch, giant, &mut evm, times, published) {
                 return;
             }
         }
@@ -1329,7 +1350,7 @@ impl<'a> Shared<'a> {
             stretches += 1;
             let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
             *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, start));
-            if !self.run_stretch(helper, stretch, start, &mut evm, times) {
+            if !self.run_stretch(helper, stretch, start, &mut evm, times, published) {
                 return;
             }
         }
@@ -1345,6 +1366,7 @@ impl<'a> Shared<'a> {
         start: usize,
         evm: &mut ViewEvm<'a>,
         times: &mut HelperTime,
+        published: &mut Vec<u32>,
     ) -> bool {
         let claim = FIRST_HELPER + taker as u32;
         self.stretch_starts[taker].store(start, Ordering::Release);
@@ -1379,6 +1401,7 @@ impl<'a> Shared<'a> {
             *slot.result.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Box::new(Speculative { result, reads, stretch }));
             slot.ready.store(true, Ordering::Release);
+            published.push(index as u32);
             if let Some(started) = started {
                 times.record(&self.clock, started, std::time::Instant::now());
             }
@@ -1489,6 +1512,20 @@ impl<'a> Shared<'a> {
         }
         self.ends[helper].store(end, Ordering::Release);
         Some(middle)
+    }
+}
+
+/// Waiting for another thread: spin briefly (it is mid-transaction on another core), then
+/// yield, then sleep. With more threads than cores the other may be waiting for this very
+/// core, and a yielding thread does not reliably hand it over.
+fn back_off(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 256 {
+        std::hint::spin_loop();
+    } else if *spins < 320 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_micros(20));
     }
 }
 
