@@ -985,6 +985,9 @@ struct Shared<'a> {
     /// What the committer is done with, given back for the helpers to free
     /// ([`Shared::free_given_back`]).
     given_back: Mutex<Vec<Garbage>>,
+    /// Something is waiting in `given_back`: helpers poll this, not the lock, which the
+    /// committer would otherwise find taken (and sleep on) when it gives back.
+    giving_back: AtomicBool,
     /// The committer has committed the block and given back everything.
     done: AtomicBool,
     /// The committer discarded results: each helper takes back its own untaken ones.
@@ -1025,6 +1028,7 @@ impl<'a> Shared<'a> {
             helper_times: (0..helpers).map(|_| Mutex::default()).collect(),
             finished: Mutex::new(Vec::new()),
             given_back: Mutex::new(Vec::new()),
+            giving_back: AtomicBool::new(false),
             done: AtomicBool::new(false),
             discarded: AtomicBool::new(false),
         }
@@ -1292,6 +1296,7 @@ impl<'a> Shared<'a> {
     fn give_back(&self, garbage: Garbage) {
         if garbage.len() > 0 {
             self.given_back.lock().unwrap_or_else(|p| p.into_inner()).push(garbage);
+            self.giving_back.store(true, Ordering::Release);
         }
     }
 
@@ -1304,9 +1309,8 @@ impl<'a> Shared<'a> {
         let mut spins = 0;
         loop {
             let done = self.done.load(Ordering::Acquire);
-            let batch = std::mem::take(&mut *self.given_back.lock().unwrap_or_else(|p| p.into_inner()));
-            if !batch.is_empty() {
-                drop(batch);
+            if self.giving_back.swap(false, Ordering::AcqRel) {
+                drop(std::mem::take(&mut *self.given_back.lock().unwrap_or_else(|p| p.into_inner())));
                 spins = 0;
             } else if done {
                 break;
