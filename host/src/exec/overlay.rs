@@ -60,8 +60,8 @@ impl Overlay {
     }
 
     /// [`Overlay::commit_ref`] for a state another thread built (a helper's): each account's
-    /// info is copied without that thread's empty code (see [`lean`]), and the caller has the
-    /// state freed off this thread, so this thread touches none of that thread's reference
+    /// info is copied without that thread's empty code (see `lean` below), and the caller has
+    /// the state freed off this thread, so this thread touches none of that thread's reference
     /// counts or allocator pages.
     pub fn commit_lean(&mut self, state: &EvmState) {
         self.commit_copied(state, lean);
@@ -77,8 +77,8 @@ impl Overlay {
 
     /// Applies `above`, an overlay of later writes over the same pre-state, as if its
     /// transactions had been committed here: its accounts replace these, and their storage
-    /// adds to this one's unless it was wiped above. Infos are copied [`lean`]: `above` is a
-    /// helper's.
+    /// adds to this one's unless it was wiped above. `above` is a helper's: its infos are
+    /// copied without that helper's empty code (see `lean` below).
     pub fn lay(&mut self, above: &Overlay) {
         for (address, account) in &above.accounts {
             let entry = self.accounts.entry(*address).or_default();
