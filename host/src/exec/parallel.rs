@@ -1265,7 +1265,7 @@ impl<'a> Shared<'a> {
                     let evm = spare.get_or_insert_with(|| self.new_evm(Overlay::with_capacity(64), true));
                     let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
                     let mut took_over = HelperTime::default();
-                    if !self.run_stretch(me, stretch, start, evm, &mut took_over, &mut Vec::new()) {
+                    if !self.run_stretch(me, stretch, start, evm, &mut took_over) {
                         *spare = None;
                     }
                     times.took_over(&took_over.executed);
@@ -1281,12 +1281,11 @@ impl<'a> Shared<'a> {
     /// then free what the committer gives back until the block is done.
     fn help(&self, helper: usize) {
         let mut times = HelperTime::default();
-        let mut published = Vec::new();
-        self.help_with(helper, &mut times, &mut published);
+        self.help_with(helper, &mut times);
         if self.clock.is_on() {
             *self.helper_times[helper].lock().unwrap_or_else(|p| p.into_inner()) = times;
         }
-        self.free_given_back(&published);
+        self.free_given_back(helper);
     }
 
     /// Hands what the committer is done with (results, states and overlays, mostly allocated
@@ -1307,9 +1306,8 @@ impl<'a> Shared<'a> {
     /// yields but never sleeps, since a sleeping helper would hold up the end of the block
     /// (the scope in `execute` waits for it). What is given back after it left is freed with
     /// `shared`, at the end of `execute`. If the committer discarded results, a helper that
-    /// stayed to the end takes back its own (`published`: the transactions it published
-    /// results for).
-    fn free_given_back(&self, published: &[u32]) {
+    /// stayed to the end takes back its own (the slots it claimed).
+    fn free_given_back(&self, helper: usize) {
         let mut spins = 0;
         let finished = loop {
             let done = self.done.load(Ordering::Acquire);
@@ -1325,11 +1323,13 @@ impl<'a> Shared<'a> {
             }
         };
         if finished && self.discarded.load(Ordering::Acquire) {
-            published.iter().for_each(|&index| drop(self.slots[index as usize].take_result()));
+            let claim = FIRST_HELPER + helper as u32;
+            let mine = self.slots.iter().filter(|slot| slot.claim.load(Ordering::Acquire) == claim);
+            mine.for_each(|slot| drop(slot.take_result()));
         }
     }
 
-    fn help_with(&self, helper: usize, times: &mut HelperTime, published: &mut Vec<u32>) {
+    fn help_with(&self, helper: usize, times: &mut HelperTime) {
         if self.stop.load(Ordering::Acquire) {
             return; // woke after the block was done (or speculation stopped): no plan needed
         }
@@ -1341,7 +1341,7 @@ impl<'a> Shared<'a> {
             self.ends[helper].store(giant + 1, Ordering::Release);
             let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
             *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, giant));
-            if !self.run_stretch(helper, stretch, giant, &mut evm, times, published) {
+            if !self.run_stretch(helper, stretch, giant, &mut evm, times) {
                 return;
             }
         }
@@ -1360,7 +1360,7 @@ impl<'a> Shared<'a> {
             stretches += 1;
             let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
             *self.current[helper].lock().unwrap_or_else(|p| p.into_inner()) = Some((stretch, start));
-            if !self.run_stretch(helper, stretch, start, &mut evm, times, published) {
+            if !self.run_stretch(helper, stretch, start, &mut evm, times) {
                 return;
             }
         }
@@ -1376,7 +1376,6 @@ impl<'a> Shared<'a> {
         start: usize,
         evm: &mut ViewEvm<'a>,
         times: &mut HelperTime,
-        published: &mut Vec<u32>,
     ) -> bool {
         let claim = FIRST_HELPER + taker as u32;
         self.stretch_starts[taker].store(start, Ordering::Release);
@@ -1411,7 +1410,6 @@ impl<'a> Shared<'a> {
             *slot.result.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Box::new(Speculative { result, reads, stretch }));
             slot.ready.store(true, Ordering::Release);
-            published.push(index as u32);
             if let Some(started) = started {
                 times.record(&self.clock, started, std::time::Instant::now());
             }
