@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use revm::primitives::HashMap;
 
 use revm::DatabaseRef;
+use revm::bytecode::Bytecode;
 use revm::primitives::{Address, KECCAK_EMPTY, U256};
 use revm::state::{Account, AccountInfo, EvmState};
 
@@ -232,14 +233,22 @@ impl CommittedState for Stack<'_> {
 /// `info` without its code when that is empty: the empty code is each thread's own `Arc`
 /// (`EmptyCode` in exec/parallel.rs), and a copy kept by another thread would bounce its
 /// count between the cores each time either clones or drops it. A reader serves its own empty
-/// code for the hash. (Every field of revm 43's `AccountInfo`, as `EmptyCode::serve` copies.)
+/// code for the hash.
 fn lean(info: &AccountInfo) -> AccountInfo {
+    with_code(info, info.code.as_ref().filter(|code| !code.is_empty()).cloned())
+}
+
+/// `info` with `code` in place of its own, without cloning (and later dropping) its own: a
+/// code's count is an `Arc` that other threads may be changing. Names every field of revm
+/// 43's `AccountInfo`, so a field added by a revm upgrade (or its optional `account-ext`
+/// feature, off in this workspace) fails to compile here rather than go missing.
+pub(super) fn with_code(info: &AccountInfo, code: Option<Bytecode>) -> AccountInfo {
     AccountInfo {
         balance: info.balance,
         nonce: info.nonce,
         code_hash: info.code_hash,
         account_id: info.account_id,
-        code: info.code.as_ref().filter(|code| !code.is_empty()).cloned(),
+        code,
     }
 }
 

@@ -59,7 +59,7 @@ use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
 use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
-use super::overlay::{CommittedState, Overlay, Stack};
+use super::overlay::{CommittedState, Overlay, Stack, with_code};
 use super::slot_uses::{self, Shadow, SlotUses, TracksSlotUses};
 use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
 use super::transfer;
@@ -543,9 +543,6 @@ struct View<'a> {
 /// block cost more than it saved (measured).
 struct EmptyCode {
     code: revm::bytecode::Bytecode,
-    /// An account without code, to build served accounts from (`AccountInfo::default()` would
-    /// clone the global empty code, and dropping it touch the shared count again).
-    blank: AccountInfo,
 }
 
 impl EmptyCode {
@@ -555,26 +552,18 @@ impl EmptyCode {
         // SAFETY: the padded bytes, length and jump table of revm's own empty bytecode,
         // unchanged, so `new_analyzed`'s invariants hold as they do for it.
         let code = unsafe { revm::bytecode::Bytecode::new_analyzed(global.bytecode().clone(), global.len(), jumps) };
-        Self { code, blank: AccountInfo { code: None, ..AccountInfo::default() } }
+        Self { code }
     }
 
     /// The account as stored, with this thread's empty code if it has none. (Not a clone of
-    /// the stored account when it has no code: that would touch the shared count.) Copies
-    /// every field of revm 43's `AccountInfo` as built here (revm's optional `account-ext`
-    /// feature, off in this workspace, would add one to copy).
+    /// the stored account when it has no code: that would touch the shared count.)
     fn serve(&self, info: &AccountInfo) -> AccountInfo {
         if info.code.as_ref().is_some_and(|code| !code.is_empty()) {
             return info.clone();
         }
-        let mut served = self.blank.clone();
-        served.balance = info.balance;
-        served.nonce = info.nonce;
-        served.code_hash = info.code_hash;
-        served.account_id = info.account_id;
         // (Code not loaded yet, with a hash that says there is some: revm asks `code_by_hash`.)
         let no_code = info.code.is_some() || info.code_hash == KECCAK_EMPTY || info.code_hash.is_zero();
-        served.code = no_code.then(|| self.code.clone());
-        served
+        with_code(info, no_code.then(|| self.code.clone()))
     }
 }
 
