@@ -2,6 +2,7 @@
 //! [`BlockOutcome`]; for any block and any thread count they must be equal.
 
 mod balance_uses;
+mod helper_pool;
 pub mod overlay;
 pub mod parallel;
 pub mod sequential;

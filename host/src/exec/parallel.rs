@@ -59,6 +59,7 @@ use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
 use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
+use super::helper_pool::HelperPool;
 use super::overlay::{CommittedState, Overlay, Stack, with_code};
 use super::slot_uses::{self, Shadow, SlotUses, TracksSlotUses};
 use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
@@ -127,22 +128,19 @@ impl ParallelConfig {
     }
 }
 
-/// Runs blocks on a pool of threads that stays alive across blocks.
+/// Runs blocks on the calling thread (the committer) and helper threads that stay alive
+/// across blocks (exec/helper_pool.rs). One block at a time has the helpers: a block executed
+/// while another holds them runs on its committer alone, to the same result.
 pub struct ParallelExecutor {
     config: ParallelConfig,
-    pool: rayon::ThreadPool,
+    helpers: HelperPool,
 }
 
 impl ParallelExecutor {
     pub fn new(mut config: ParallelConfig) -> Self {
         config.threads = config.threads.max(1);
-        let pool = rayon::ThreadPoolBuilder::new()
-            // The calling thread is the committer; the pool holds the helpers.
-            .num_threads((config.threads - 1).max(1))
-            .thread_name(|i| format!("coevm-helper-{i}"))
-            .build()
-            .expect("spawning executor threads");
-        Self { config, pool }
+        let helpers = HelperPool::new(config.threads - 1).expect("spawning executor threads");
+        Self { config, helpers }
     }
 
     pub fn config(&self) -> &ParallelConfig {
@@ -154,12 +152,11 @@ impl ParallelExecutor {
         if self.config.force_parallel {
             return true;
         }
-        let mut gas = gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum());
-        let min_gas = if ctx.spec.is_enabled_in(revm::primitives::hardfork::SpecId::LONDON) {
-            self.config.min_gas_since_london
-        } else {
-            self.config.min_gas
-        };
+        if !self.may_go_parallel(ctx, txs, gas_hint) {
+            return false;
+        }
+        let mut gas = self.block_gas(txs, gas_hint);
+        let min_gas = self.min_gas(ctx);
         // A plain transfer's 21,000 gas buys far less work than contract code's (see
         // [`PLAIN_TRANSFER_COST`]): the bar counts it at that cost. (Only looked up where it can
         // matter: a pre-state lookup per transaction.)
@@ -167,13 +164,35 @@ impl ParallelExecutor {
             let transfers = txs.iter().filter(|tx| is_plain_transfer(tx, pre)).count() as u64;
             gas = gas.saturating_sub(transfers * (21_000 - PLAIN_TRANSFER_COST as u64));
         }
-        if self.config.threads < 2 || txs.len() < self.config.min_txs.max(2) || gas < min_gas {
+        if gas < min_gas {
             return false;
         }
         // Mostly one sender's chain: only one thread can usefully run it, unless a giant
         // transaction can run beside it on a helper (see [`out_of_order_giant`]).
         let limit = (self.config.max_chained_share * txs.len() as f64) as usize;
         !more_chained_than(txs, pre, limit) || Plan::new(txs, pre, self.config.threads - 1).giant.is_some()
+    }
+
+    /// The cheap part of [`Self::goes_parallel`], without looking at the pre-state: false
+    /// means the block surely runs on the committer alone.
+    fn may_go_parallel(&self, ctx: &BlockContext, txs: &[TxEnv], gas_hint: Option<u64>) -> bool {
+        self.config.force_parallel
+            || (self.config.threads >= 2
+                && txs.len() >= self.config.min_txs.max(2)
+                && self.block_gas(txs, gas_hint) >= self.min_gas(ctx))
+    }
+
+    /// The header's gasUsed where known, else the sum of the transactions' gas limits.
+    fn block_gas(&self, txs: &[TxEnv], gas_hint: Option<u64>) -> u64 {
+        gas_hint.unwrap_or_else(|| txs.iter().map(|t| t.gas_limit).sum())
+    }
+
+    /// The gas bar for the block's fork (see [`ParallelConfig::min_gas_since_london`]).
+    fn min_gas(&self, ctx: &BlockContext) -> u64 {
+        match ctx.spec.is_enabled_in(revm::primitives::hardfork::SpecId::LONDON) {
+            true => self.config.min_gas_since_london,
+            false => self.config.min_gas,
+        }
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
@@ -189,22 +208,21 @@ impl ParallelExecutor {
         if txs.is_empty() {
             return execute_sequential(ctx, txs, pre);
         }
+        // Helpers take 50–140 µs to wake on this VM: wake them before deciding and setting up.
+        if self.may_go_parallel(ctx, txs, gas_hint) {
+            self.helpers.wake();
+        }
         let parallel = self.goes_parallel(ctx, txs, pre, gas_hint);
         // A block not worth a helper runs on the committer alone: the same exact path without
         // helpers, which beats plain revm on its own (fees settled once per block rather than
         // credited per transaction, pre-state reads not copied into a cache, plain transfers
         // without the interpreter).
-        let helpers = if parallel { self.config.threads - 1 } else { 0 };
+        let lease = self.helpers.lease(if parallel { self.config.threads - 1 } else { 0 });
+        let helpers = lease.helpers();
         let shared = Shared::new(ctx, txs, pre, helpers, &self.config, clock);
-        // The committer runs on the calling thread, so it starts at once; helpers join as their
-        // threads wake up (tens of microseconds: a fair share of a small block).
-        let committed = self.pool.in_place_scope(|scope| {
-            for helper in 0..helpers {
-                let shared = &shared;
-                scope.spawn(move |_| shared.help(helper));
-            }
-            shared.commit_block()
-        });
+        // The committer runs on the calling thread, so it starts at once; helpers join as they
+        // wake up. A helper that has not started when the committer is done never does.
+        let committed = lease.run(&|helper| shared.help(helper), || shared.commit_block());
         let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error, times, tail } = committed;
         if let Some(error) = error {
             return Err(error);
@@ -1205,7 +1223,7 @@ impl<'a> Shared<'a> {
             }
         }
         self.stop.store(true, Ordering::Release);
-        // Helpers stop before their next transaction; the scope in `execute` waits for them,
+        // Helpers stop before their next transaction; `execute` waits for those that started,
         // and they free what was given back before they leave. (A stretch's overlay is
         // published right after its last result: `close` waits a moment for it.)
         let view = &mut evm.ctx.journaled_state.database;
@@ -1293,7 +1311,7 @@ impl<'a> Shared<'a> {
     /// validates its last results, on the helper's core and within the block's time. It
     /// leaves once the block is done, or once nothing has come for a while: it spins and
     /// yields but never sleeps, since a sleeping helper would hold up the end of the block
-    /// (the scope in `execute` waits for it). What is given back after it left is freed with
+    /// (`execute` waits for every helper that started). What is given back after it left is freed with
     /// `shared`, at the end of `execute`. If the committer discarded results, a helper that
     /// stayed to the end takes back its own (the slots it claimed).
     fn free_given_back(&self, helper: usize) {
