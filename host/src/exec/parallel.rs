@@ -1268,7 +1268,9 @@ impl<'a> Shared<'a> {
         while !slot.ready.load(Ordering::Acquire) {
             if spins == 0 && !self.stop.load(Ordering::Relaxed) {
                 let me = self.committer_as_helper();
-                if let Some(start) = self.choose_stretch(me) {
+                // The helper has this transaction to finish before it gets to what is free.
+                let ahead = self.plan.get().map_or(0.0, |p| p.cost_prefix[index + 1] - p.cost_prefix[index]) / 2.0;
+                if let Some(start) = self.choose_stretch(me, ahead) {
                     let evm = spare.get_or_insert_with(|| self.new_evm(Overlay::with_capacity(64), true));
                     let stretch = self.next_stretch.fetch_add(1, Ordering::Relaxed);
                     let mut took_over = HelperTime::default();
@@ -1359,7 +1361,7 @@ impl<'a> Shared<'a> {
                 self.ends[helper].store(first.end, Ordering::Release);
                 first.start
             } else {
-                match self.choose_stretch(helper) {
+                match self.choose_stretch(helper, 0.0) {
                     Some(start) => start,
                     None => return,
                 }
@@ -1490,8 +1492,11 @@ impl<'a> Shared<'a> {
 
     /// Picks the back half (by estimated cost) of the longest run of unclaimed transactions
     /// ahead of the committer, shortens the stretch of the helper heading into it, and returns
-    /// its first index.
-    fn choose_stretch(&self, helper: usize) -> Option<usize> {
+    /// its first index. `ahead`: the estimated cost that helper has still to run before it
+    /// gets there (the committer waiting for its current transaction), which moves the split
+    /// forward, to the whole run when it is that much: a helper on a giant transaction leaves
+    /// the committer everything after it rather than half.
+    fn choose_stretch(&self, helper: usize, ahead: f64) -> Option<usize> {
         // (Not before the plan: until then no helper has claimed anything to wait for.)
         let cost_prefix = &self.plan.get()?.cost_prefix;
         let _choosing = self.choosing.lock().unwrap_or_else(|p| p.into_inner());
@@ -1514,9 +1519,9 @@ impl<'a> Shared<'a> {
         if end - start < MIN_STRETCH_FREE {
             return None;
         }
-        let half = (cost_prefix[start] + cost_prefix[end]) / 2.0;
+        let half = (cost_prefix[start] - ahead + cost_prefix[end]) / 2.0;
         let middle = cost_prefix[start..end].partition_point(|&c| c < half) + start;
-        let middle = middle.clamp(start + 1, end - 1);
+        let middle = middle.clamp(if ahead > 0.0 { start } else { start + 1 }, end - 1);
         // The helper whose stretch runs into this one stops at its middle (not one that ran
         // the transaction before it out of order, see `giant`, and is now on a later stretch).
         if let Some(owner) = self.slots[start - 1].claim.load(Ordering::Acquire).checked_sub(FIRST_HELPER) {
