@@ -353,3 +353,39 @@ fn a_chain_of_one_senders_calls_runs_in_parallel_only_beside_a_giant_transaction
     assert!(!outcome.stats.ran_sequentially, "{:?}", outcome.stats);
     assert_eq!(outcome.first_difference(&oracle, &block.pre), None);
 }
+
+/// One executor, two blocks at once from two threads: one block has the helpers, the other
+/// runs on its committer alone (exec/helper_pool.rs); both equal the oracle, and neither
+/// waits for the other's helpers.
+#[test]
+fn blocks_executed_at_once_on_one_executor_both_equal_the_oracle() {
+    let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
+    let blocks = [build(Workload::Erc20, 400, 3), build(Workload::Swaps, 400, 5)];
+    let oracles: Vec<_> =
+        blocks.iter().map(|b| execute_sequential(&b.ctx, &b.txs, &b.pre).expect("valid block")).collect();
+    let alone = std::sync::atomic::AtomicUsize::new(0);
+    let start = std::sync::Barrier::new(blocks.len());
+    std::thread::scope(|scope| {
+        for (block, oracle) in blocks.iter().zip(&oracles) {
+            let (executor, alone, start) = (&executor, &alone, &start);
+            scope.spawn(move || {
+                start.wait();
+                // At least 10 runs each, and on until one found the helpers taken.
+                for run in 0..500 {
+                    if run >= 10 && alone.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+                        break;
+                    }
+                    let outcome = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None);
+                    let outcome = outcome.expect("valid block");
+                    if let Some(diff) = outcome.first_difference(oracle, &block.pre) {
+                        panic!("{}, run {run}: {diff}", block.name);
+                    }
+                    if outcome.stats.threads == 1 {
+                        alone.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    assert!(alone.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
