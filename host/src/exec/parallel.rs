@@ -1403,8 +1403,10 @@ impl<'a> Shared<'a> {
             // failed speculation (the committer then executes the transaction itself) and stop.
             // Traced when an earlier transaction outside this stretch made a related call: the
             // two may move the same counter (see exec/slot_uses.rs). Not on the committer, whose
-            // time is the block's.
+            // time is the block's. (Only calls with calldata have related calls: the table, up
+            // to ~100 µs to build, is not built for a stretch of plain transfers.)
             let trace = taker != self.committer_as_helper()
+                && !self.txs[index].data.is_empty()
                 && (self.first_call.get_or_init(|| first_related_calls(self.txs))[index] as usize) < start;
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(evm, &self.txs[index], trace)));
             let panicked = run.is_err();
