@@ -39,6 +39,23 @@ struct Seat {
     parked: AtomicBool,
 }
 
+impl Seat {
+    /// Wakes the seat's helper if it parked (or is about to): called after a store it must
+    /// see, both SeqCst, so that either it sees the store or this sees `parked`.
+    fn unpark_if_parked(&self, thread: &Thread) {
+        if self.parked.load(Ordering::SeqCst) {
+            thread.unpark();
+        }
+    }
+}
+
+/// Waiting on another thread without sleeping: spin `spin_rounds` rounds, then yield (with
+/// more threads than cores the other may need this very core).
+fn spin_then_yield(spins: &mut u32, spin_rounds: u32) {
+    *spins += 1;
+    if *spins < spin_rounds { std::hint::spin_loop() } else { std::thread::yield_now() }
+}
+
 struct Inner {
     seats: Vec<Seat>,
     /// Helpers spin for a job rather than park until then (nanoseconds since `epoch`).
@@ -91,9 +108,7 @@ impl HelperPool {
         let until = self.inner.now() + WOKEN_SPIN.as_nanos() as u64;
         self.inner.wanted_until.store(until, Ordering::SeqCst);
         for (seat, thread) in self.inner.seats.iter().zip(&self.threads) {
-            if seat.parked.load(Ordering::SeqCst) {
-                thread.unpark();
-            }
+            seat.unpark_if_parked(thread);
         }
     }
 
@@ -156,9 +171,7 @@ impl Lease<'_> {
         for (seat, thread) in seats.iter().zip(&self.pool.threads) {
             seat.job.store(posted, Ordering::Relaxed);
             seat.state.store(POSTED, Ordering::SeqCst);
-            if seat.parked.load(Ordering::SeqCst) {
-                thread.unpark();
-            }
+            seat.unpark_if_parked(thread);
         }
         let result = main();
         drop(withdraw);
@@ -181,8 +194,7 @@ impl Drop for Withdraw<'_> {
             }
             let mut spins = 0u32;
             while seat.state.load(Ordering::Acquire) != IDLE {
-                spins += 1;
-                if spins < 256 { std::hint::spin_loop() } else { std::thread::yield_now() }
+                spin_then_yield(&mut spins, 256);
             }
         }
     }
@@ -214,12 +226,7 @@ fn serve(inner: &Inner, helper: usize) {
             return;
         }
         if inner.now() < inner.wanted_until.load(Ordering::Relaxed) {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop()
-            } else {
-                std::thread::yield_now()
-            }
+            spin_then_yield(&mut spins, 64);
             continue;
         }
         // Park, unless a job or a wake-up came after the checks above (the poster sees

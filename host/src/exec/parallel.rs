@@ -149,11 +149,14 @@ impl ParallelExecutor {
 
     /// Would this block run in parallel? `gas_hint` is the header's gasUsed when known.
     pub fn goes_parallel(&self, ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, gas_hint: Option<u64>) -> bool {
+        self.may_go_parallel(ctx, txs, gas_hint) && self.pays_to_go_parallel(ctx, txs, pre, gas_hint)
+    }
+
+    /// The rest of [`Self::goes_parallel`], for a block past [`Self::may_go_parallel`]: the
+    /// gas bar with plain transfers at their cost, and chains of one sender.
+    fn pays_to_go_parallel(&self, ctx: &BlockContext, txs: &[TxEnv], pre: &PreState, gas_hint: Option<u64>) -> bool {
         if self.config.force_parallel {
             return true;
-        }
-        if !self.may_go_parallel(ctx, txs, gas_hint) {
-            return false;
         }
         let mut gas = self.block_gas(txs, gas_hint);
         let min_gas = self.min_gas(ctx);
@@ -209,10 +212,11 @@ impl ParallelExecutor {
             return execute_sequential(ctx, txs, pre);
         }
         // Helpers take 50–140 µs to wake on this VM: wake them before deciding and setting up.
-        if self.may_go_parallel(ctx, txs, gas_hint) {
+        let may = self.may_go_parallel(ctx, txs, gas_hint);
+        if may {
             self.helpers.wake();
         }
-        let parallel = self.goes_parallel(ctx, txs, pre, gas_hint);
+        let parallel = may && self.pays_to_go_parallel(ctx, txs, pre, gas_hint);
         // A block not worth a helper runs on the committer alone: the same exact path without
         // helpers, which beats plain revm on its own (fees settled once per block rather than
         // credited per transaction, pre-state reads not copied into a cache, plain transfers
@@ -1313,9 +1317,9 @@ impl<'a> Shared<'a> {
     /// validates its last results, on the helper's core and within the block's time. It
     /// leaves once the block is done, or once nothing has come for a while: it spins and
     /// yields but never sleeps, since a sleeping helper would hold up the end of the block
-    /// (`execute` waits for every helper that started). What is given back after it left is freed with
-    /// `shared`, at the end of `execute`. If the committer discarded results, a helper that
-    /// stayed to the end takes back its own (the slots it claimed).
+    /// (`execute` waits for every helper that started). What is given back after it left is
+    /// freed with `shared`, at the end of `execute`. If the committer discarded results, a
+    /// helper that stayed to the end takes back its own (the slots it claimed).
     fn free_given_back(&self, helper: usize) {
         let mut spins = 0;
         let finished = loop {
