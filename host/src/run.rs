@@ -136,8 +136,9 @@ pub fn run_block(
 ) -> anyhow::Result<BlockReport> {
     backend.take_counts();
     let (pre, prefetch) = PreState::load(block, backend)?;
+    let pre = std::sync::Arc::new(pre);
     let ctx = BlockContext::new(&block.header);
-    let txs = tx_envs(block);
+    let txs: std::sync::Arc<[revm::context::TxEnv]> = tx_envs(block).into();
     let label = |e: crate::exec::ExecError| anyhow::anyhow!("block {}: {e}", block.header.number);
 
     let timed = time_alternately(

@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_rlp::{Encodable, Header};
@@ -577,9 +578,9 @@ pub struct HostExecution {
 
 /// Runs one transaction through coevm's host path (see the module documentation). An `Err` is a
 /// disagreement between coevm's executors, not an invalid transaction.
-pub fn execute_host(ctx: &BlockContext, tx: &TxEnv, pre: &PreState) -> Result<HostExecution, String> {
+pub fn execute_host(ctx: &BlockContext, tx: &TxEnv, pre: &Arc<PreState>) -> Result<HostExecution, String> {
     let mut evm = Context::mainnet()
-        .with_db(WrapDatabaseRef(pre))
+        .with_db(WrapDatabaseRef(&**pre))
         .with_cfg(ctx.cfg.clone())
         .with_block(ctx.block.clone())
         .build_mainnet();
@@ -632,10 +633,15 @@ fn parallel_executor() -> &'static ParallelExecutor {
 /// coevm's sequential oracle must agree with [`execute_host`], except on EIP-161 deletions
 /// (its `CacheDB` keeps touched empty accounts); its parallel executor must agree with the
 /// oracle exactly.
-fn cross_check_sequential(ctx: &BlockContext, tx: &TxEnv, pre: &PreState, host: &HostExecution) -> Result<(), String> {
-    let txs = std::slice::from_ref(tx);
-    let oracle = execute_sequential(ctx, txs, pre);
-    let parallel = parallel_executor().execute(ctx, txs, pre, &coevm_kernels::cpu::CpuBackend::new(1), None);
+fn cross_check_sequential(
+    ctx: &BlockContext,
+    tx: &TxEnv,
+    pre: &Arc<PreState>,
+    host: &HostExecution,
+) -> Result<(), String> {
+    let txs: Arc<[TxEnv]> = Arc::new([tx.clone()]);
+    let oracle = execute_sequential(ctx, &txs, pre);
+    let parallel = parallel_executor().execute(ctx, &txs, pre, &coevm_kernels::cpu::CpuBackend::new(1), None);
     let differs = "coevm's parallel executor disagrees with its sequential oracle";
     match (&oracle, &parallel) {
         (Err(_), Err(_)) => {}
@@ -864,8 +870,8 @@ fn run_bytes(path: &Path, bytes: &[u8], backend: &dyn Backend, started: Instant)
     }
     let mut entries = Vec::new();
     let mut pending = Vec::new();
-    let units: Vec<(&TestUnit, PreState, PostState)> =
-        suite.0.values().map(|unit| (unit, unit_pre_state(unit), unit_state(unit))).collect();
+    let units: Vec<(&TestUnit, Arc<PreState>, PostState)> =
+        suite.0.values().map(|unit| (unit, Arc::new(unit_pre_state(unit)), unit_state(unit))).collect();
     for ((name, _), (unit_index, (unit, _, _))) in suite.0.iter().zip(units.iter().enumerate()) {
         for (spec_name, tests) in &unit.post {
             let fork = format!("{spec_name:?}");

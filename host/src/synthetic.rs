@@ -22,8 +22,16 @@ use crate::state::PreState;
 pub struct SyntheticBlock {
     pub name: String,
     pub ctx: BlockContext,
-    pub txs: Vec<TxEnv>,
-    pub pre: PreState,
+    pub txs: std::sync::Arc<[TxEnv]>,
+    pub pre: std::sync::Arc<PreState>,
+}
+
+impl SyntheticBlock {
+    /// The transactions, to change (tests that make a block invalid or odd); copied first if
+    /// an executor still holds them.
+    pub fn txs_mut(&mut self) -> &mut [TxEnv] {
+        std::sync::Arc::make_mut(&mut self.txs)
+    }
 }
 
 /// The kinds of synthetic blocks.
@@ -605,7 +613,7 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
     SyntheticBlock {
         name: format!("{workload:?} × {n}"),
         ctx: BlockContext { spec, cfg, block },
-        txs,
-        pre: PreState::from_parts(accounts, BTreeMap::new()),
+        txs: txs.into(),
+        pre: std::sync::Arc::new(PreState::from_parts(accounts, BTreeMap::new())),
     }
 }

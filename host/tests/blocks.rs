@@ -34,9 +34,10 @@ fn every_block_matches_its_header_and_the_sequential_oracle() {
         let block = load_block(&dir).unwrap_or_else(|e| panic!("{e}"));
         let n = block.header.number;
         let (pre, prefetch) = PreState::load(&block, &backend).expect("cpu backend");
+        let pre = std::sync::Arc::new(pre);
         assert_eq!(prefetch.hits, prefetch.keys_looked_up, "block {n}: every witness key is in the table");
         let ctx = BlockContext::new(&block.header);
-        let txs = tx_envs(&block);
+        let txs: std::sync::Arc<[revm::context::TxEnv]> = tx_envs(&block).into();
         let oracle = execute_sequential(&ctx, &txs, &pre).unwrap_or_else(|e| panic!("block {n}: {e}"));
         let checks = check_header(&block, ctx.spec, &oracle.txs, &backend).expect("hashing");
         assert!(checks.passed(), "block {n}: {checks:#?}");

@@ -49,10 +49,11 @@ fn a_repeated_nonce_fails_as_in_sequential_revm() {
     // The earlier transaction moves nothing but the nonce (no value, no fee: a zero base fee
     // and gas price), so only the nonce tells the two runs apart.
     block.ctx.block.basefee = 0;
-    let earlier = &mut block.txs[at - 1];
+    let txs = block.txs_mut();
+    let earlier = &mut txs[at - 1];
     (earlier.value, earlier.gas_price, earlier.gas_priority_fee) = (Default::default(), 0, Some(0));
-    block.txs[at].caller = block.txs[at - 1].caller;
-    block.txs[at].nonce = block.txs[at - 1].nonce;
+    txs[at].caller = txs[at - 1].caller;
+    txs[at].nonce = txs[at - 1].nonce;
     let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).map(|_| ()).expect_err("invalid block");
     assert_eq!(oracle.index, at, "{oracle}");
     let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
@@ -219,7 +220,8 @@ fn beneficiary_that_self_destructs() {
         block.ctx.block.beneficiary = beneficiary;
         // Its first call destroys it: end a block there too.
         let first_call = block.txs.iter().position(|tx| target(tx) == Some(beneficiary)).expect("called");
-        for txs in [&block.txs[..], &block.txs[..=first_call]] {
+        let cut: std::sync::Arc<[revm::context::TxEnv]> = block.txs[..=first_call].into();
+        for txs in [&block.txs, &cut] {
             let oracle = execute_sequential(&block.ctx, txs, &block.pre).expect("valid block");
             for threads in [1, 2, 3] {
                 let executor = ParallelExecutor::new(ParallelConfig::always_parallel(threads));
@@ -271,7 +273,7 @@ fn timeline_accounts_for_every_transaction() {
 fn a_giant_transaction_run_out_of_order() {
     for (workload, at) in [(Workload::Erc20, 10), (Workload::HotContract, 5), (Workload::Swaps, 30)] {
         let mut block = build(workload, 300, 11);
-        let giant = &mut block.txs[at];
+        let giant = &mut block.txs_mut()[at];
         // Extra calldata past the arguments is ignored by the contracts; it only costs gas.
         let mut data = giant.data.to_vec();
         data.resize(data.len() + 48 * 1024, 0);
@@ -303,7 +305,7 @@ fn a_giant_transaction_run_out_of_order() {
 fn a_wrong_nonce_fails_as_in_sequential_execution() {
     let mut block = build(Workload::Transfers, 2_000, 7);
     let bad = 1_500;
-    block.txs[bad].nonce += 1;
+    block.txs_mut()[bad].nonce += 1;
     let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect_err("a nonce too high");
     assert_eq!(oracle.index, bad);
     let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
@@ -339,15 +341,15 @@ fn a_chain_of_one_senders_calls_runs_in_parallel_only_beside_a_giant_transaction
     assert_eq!(outcome.first_difference(&oracle, &own.pre), None);
 
     // The same payouts as calls (with calldata): a chain of calls.
-    for tx in &mut block.txs {
+    for tx in block.txs_mut() {
         tx.data = vec![0xa9, 0x05, 0x9c, 0xbb].into();
         tx.gas_limit = 30_000;
     }
     let chain = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
     assert!(chain.stats.ran_sequentially, "{:?}", chain.stats);
     // One of the chain's calls carries 100 KB of calldata.
-    block.txs[3].data = vec![0x5a; 100_000].into();
-    block.txs[3].gas_limit = 2_000_000;
+    block.txs_mut()[3].data = vec![0x5a; 100_000].into();
+    block.txs_mut()[3].gas_limit = 2_000_000;
     let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
     let outcome = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).expect("valid block");
     assert!(!outcome.stats.ran_sequentially, "{:?}", outcome.stats);
@@ -388,4 +390,39 @@ fn blocks_executed_at_once_on_one_executor_both_equal_the_oracle() {
         }
     });
     assert!(alone.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+/// A helper the OS takes off its core mid-transaction (injected: it sleeps before publishing
+/// its result, see `ParallelConfig::stall_helper_at`) holds nothing up: the committer finds it
+/// stalled by its CPU time, executes that transaction itself, and returns without waiting for
+/// it. The block equals the oracle, and a block executed while that helper still sleeps runs
+/// without it, equal to its oracle too.
+#[test]
+fn a_helper_that_loses_its_core_mid_transaction_is_not_waited_for() {
+    let block = build(Workload::Erc20, 2_000, 9);
+    let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).expect("valid block");
+    let next = build(Workload::Transfers, 400, 4);
+    let next_oracle = execute_sequential(&next.ctx, &next.txs, &next.pre).expect("valid block");
+    // The helper's first part is the back half of the block: stall it a hundred transactions in.
+    let stall = (1_100, std::time::Duration::from_millis(300));
+    let mut stalled = 0;
+    for attempt in 0..5 {
+        let config = ParallelConfig { stall_helper_at: Some(stall), ..ParallelConfig::always_parallel(2) };
+        let executor = ParallelExecutor::new(config);
+        let outcome = executor.execute(&block.ctx, &block.txs, &block.pre, &CpuBackend::new(1), None).expect("valid");
+        if let Some(diff) = outcome.first_difference(&oracle, &block.pre) {
+            panic!("attempt {attempt}: {diff}");
+        }
+        let second = executor.execute(&next.ctx, &next.txs, &next.pre, &CpuBackend::new(1), None).expect("valid");
+        assert_eq!(second.first_difference(&next_oracle, &next.pre), None, "attempt {attempt}");
+        if outcome.stats.stalled_helpers > 0 {
+            stalled += 1;
+            // The helper still sleeps in the first block's transaction: not leased again.
+            assert_eq!(second.stats.threads, 1, "attempt {attempt}: {:?}", second.stats);
+        }
+    }
+    // (Another thread's CPU time is read on Linux only; elsewhere the committer waits.)
+    if cfg!(target_os = "linux") {
+        assert!(stalled > 0, "the helper's stall was never noticed");
+    }
 }

@@ -1,29 +1,38 @@
 //! The parallel executor's helper threads: started once, kept across blocks, woken early, and
-//! never waited for unless they are working on the block.
+//! never waited for.
 //!
 //! Why not a rayon scope (what the executor used before): a scope returns only once every job
 //! spawned in it has run, so a helper thread that had not woken up yet when the committer
 //! finished the block held the block up; under a burst of VM load one run of 4,369,999 read
-//! 0.28× that way. Here the committer withdraws a job no helper has taken, and waits only for a
-//! helper that is running it. And the committer wakes the helpers first thing in a block that
-//! may go parallel, so their wake-up (a parked thread took 50–140 µs to start on this VM)
-//! overlaps the committer's own setup rather than following it.
+//! 0.28× that way. Here a job is owned (`Arc`), not borrowed: the committer withdraws a job no
+//! helper has taken, and leaves a helper still running its job to finish it on its own time.
+//! With another busy process beside `coevm run` on two cores, the scheduler takes a helper off
+//! its core for whole time slices (2–5 ms measured), and waiting for it to come back and
+//! finish made blocks run at 0.4–0.6× sequential. A helper still on an earlier block's job is
+//! not leased to the next block, which then runs with the helpers that are free (or on its
+//! committer alone). And the committer wakes the helpers first thing in a block that may go
+//! parallel, so their wake-up (a parked thread took 50–140 µs to start on this VM) overlaps
+//! the committer's own setup rather than following it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-/// What each helper runs, given its index: borrowed from the caller of [`Lease::run`].
-pub(crate) type Job<'a> = dyn Fn(usize) + Sync + 'a;
+use super::cpu_clock::CpuClock;
+
+/// What each helper runs, given its index among the block's helpers.
+pub(crate) type Job = dyn Fn(usize) + Send + Sync;
 
 /// A seat's states.
 const IDLE: u8 = 0;
+/// Leased to a block, its job not posted yet.
+const LEASED: u8 = 1;
 /// A job is posted: its helper may take it, or the committer withdraw it.
-const POSTED: u8 = 1;
+const POSTED: u8 = 2;
 /// Its helper took the job and is running it.
-const RUNNING: u8 = 2;
+const RUNNING: u8 = 3;
 
 /// How long a woken helper spins for a job before it parks again: far longer than the
 /// committer's setup (tens of microseconds), short enough not to keep a core busy for a block
@@ -33,10 +42,13 @@ const WOKEN_SPIN: Duration = Duration::from_millis(1);
 /// One helper thread's place: where its job is posted.
 struct Seat {
     state: AtomicU8,
-    /// While `POSTED` or `RUNNING`: a `&Job` on the stack of the thread in [`Lease::run`].
-    job: AtomicPtr<()>,
+    /// The posted job and the index its helper runs it as. Written and taken under the lock,
+    /// and withdrawn under it too, so a withdrawal cannot take a later block's job.
+    job: Mutex<Option<(Arc<Job>, usize)>>,
     /// The helper parked (or is about to): wake it with `unpark`.
     parked: AtomicBool,
+    /// The helper thread's CPU-time clock, set as it starts (see exec/cpu_clock.rs).
+    clock: OnceLock<Option<CpuClock>>,
 }
 
 impl Seat {
@@ -46,6 +58,10 @@ impl Seat {
         if self.parked.load(Ordering::SeqCst) {
             thread.unpark();
         }
+    }
+
+    fn job(&self) -> std::sync::MutexGuard<'_, Option<(Arc<Job>, usize)>> {
+        self.job.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -75,8 +91,6 @@ pub(crate) struct HelperPool {
     inner: Arc<Inner>,
     threads: Vec<Thread>,
     handles: Vec<JoinHandle<()>>,
-    /// One block at a time has the helpers.
-    lease: Mutex<()>,
 }
 
 impl HelperPool {
@@ -84,13 +98,18 @@ impl HelperPool {
     pub fn new(helpers: usize) -> std::io::Result<Self> {
         let inner = Arc::new(Inner {
             seats: (0..helpers)
-                .map(|_| Seat { state: AtomicU8::new(IDLE), job: AtomicPtr::default(), parked: AtomicBool::new(false) })
+                .map(|_| Seat {
+                    state: AtomicU8::new(IDLE),
+                    job: Mutex::new(None),
+                    parked: AtomicBool::new(false),
+                    clock: OnceLock::new(),
+                })
                 .collect(),
             wanted_until: AtomicU64::new(0),
             epoch: Instant::now(),
             shutdown: AtomicBool::new(false),
         });
-        let mut pool = Self { inner: inner.clone(), threads: Vec::new(), handles: Vec::new(), lease: Mutex::new(()) };
+        let mut pool = Self { inner: inner.clone(), threads: Vec::new(), handles: Vec::new() };
         for helper in 0..helpers {
             let inner = inner.clone();
             let handle = std::thread::Builder::new()
@@ -98,6 +117,13 @@ impl HelperPool {
                 .spawn(move || serve(&inner, helper))?;
             pool.threads.push(handle.thread().clone());
             pool.handles.push(handle);
+        }
+        // Each thread sets its CPU-time clock first thing: wait for that (once per executor),
+        // so a block leased right away can tell when its helpers lose their cores.
+        for seat in &inner.seats {
+            while seat.clock.get().is_none() {
+                std::thread::yield_now();
+            }
         }
         Ok(pool)
     }
@@ -112,24 +138,17 @@ impl HelperPool {
         }
     }
 
-    /// Up to `wanted` helpers for one block: none if another block has them (it then runs on
-    /// its committer alone, to the same result).
+    /// Up to `wanted` helpers for one block, among those free: none that another block holds,
+    /// or that is still finishing an earlier block's job (the block then runs with fewer, or
+    /// on its committer alone, to the same result).
     pub fn lease(&self, wanted: usize) -> Lease<'_> {
-        let wanted = wanted.min(self.inner.seats.len());
-        let guard = match wanted {
-            0 => {
-                // Woken for nothing (the block runs on its committer alone): back to sleep.
-                self.inner.wanted_until.store(0, Ordering::SeqCst);
-                None
-            }
-            _ => match self.lease.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(TryLockError::WouldBlock) => None,
-            },
-        };
-        let helpers = if guard.is_some() { wanted } else { 0 };
-        Lease { pool: self, helpers, _guard: guard }
+        if wanted == 0 {
+            // Woken for nothing (the block runs on its committer alone): back to sleep.
+            self.inner.wanted_until.store(0, Ordering::SeqCst);
+        }
+        let free = |seat: &Seat| seat.state.compare_exchange(IDLE, LEASED, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let seats = (0..self.inner.seats.len()).filter(|&s| free(&self.inner.seats[s])).take(wanted).collect();
+        Lease { pool: self, seats }
     }
 }
 
@@ -145,56 +164,57 @@ impl Drop for HelperPool {
     }
 }
 
-/// Helpers held for one block.
+/// Helpers held for one block: the seats it leased.
 pub(crate) struct Lease<'p> {
     pool: &'p HelperPool,
-    helpers: usize,
-    _guard: Option<MutexGuard<'p, ()>>,
+    seats: Vec<usize>,
 }
 
 impl Lease<'_> {
     pub fn helpers(&self) -> usize {
-        self.helpers
+        self.seats.len()
     }
 
-    /// Runs `main` on this thread while each leased helper runs `job(helper)`. Returns once
-    /// `main` has returned and every helper that took its job has finished it; a job a helper
-    /// had not taken by then is withdrawn and never runs.
-    pub fn run<R>(self, job: &Job<'_>, main: impl FnOnce() -> R) -> R {
+    /// Each leased helper's CPU-time clock (none where it cannot be read: such a helper is
+    /// never found stalled).
+    pub fn cpu_clocks(&self) -> Vec<Option<CpuClock>> {
+        let clock = |&s: &usize| self.pool.inner.seats[s].clock.get().copied().flatten();
+        self.seats.iter().map(clock).collect()
+    }
+
+    /// Runs `main` on this thread while each leased helper runs `job(helper)`. Returns as soon
+    /// as `main` has returned: a job no helper had taken by then is withdrawn and never runs;
+    /// one a helper is running, it finishes on its own time (the job owns what it uses).
+    pub fn run<R>(self, job: Arc<Job>, main: impl FnOnce() -> R) -> R {
         let inner = &*self.pool.inner;
-        let seats = &inner.seats[..self.helpers];
-        // `withdraw` (declared after `job_ref`, so dropped before it, even if `main` panics)
-        // returns only once no helper can still reach `job_ref`: the pointer posted below.
-        let job_ref: &Job<'_> = job;
-        let withdraw = Withdraw { inner, seats };
-        let posted = (&raw const job_ref).cast::<()>().cast_mut();
-        for (seat, thread) in seats.iter().zip(&self.pool.threads) {
-            seat.job.store(posted, Ordering::Relaxed);
+        for (helper, &s) in self.seats.iter().enumerate() {
+            let seat = &inner.seats[s];
+            *seat.job() = Some((job.clone(), helper));
             seat.state.store(POSTED, Ordering::SeqCst);
-            seat.unpark_if_parked(thread);
+            seat.unpark_if_parked(&self.pool.threads[s]);
         }
-        let result = main();
-        drop(withdraw);
-        result
+        drop(job);
+        main()
+        // (Dropping the lease withdraws what was not taken, even if `main` panics.)
     }
 }
 
-/// Takes back the jobs no helper took, and waits for the helpers running theirs.
-struct Withdraw<'a> {
-    inner: &'a Inner,
-    seats: &'a [Seat],
-}
-
-impl Drop for Withdraw<'_> {
+impl Drop for Lease<'_> {
+    /// Withdraws the jobs no helper took, and gives back seats never posted to; a helper
+    /// running its job gives its seat back when it is done.
     fn drop(&mut self) {
-        self.inner.wanted_until.store(0, Ordering::SeqCst);
-        for seat in self.seats {
-            if seat.state.compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                continue; // never taken: withdrawn
-            }
-            let mut spins = 0u32;
-            while seat.state.load(Ordering::Acquire) != IDLE {
-                spin_then_yield(&mut spins, 256);
+        let inner = &*self.pool.inner;
+        inner.wanted_until.store(0, Ordering::SeqCst);
+        for &s in &self.seats {
+            let seat = &inner.seats[s];
+            let mut job = seat.job();
+            let untaken = seat.state.compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                || seat.state.compare_exchange(LEASED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            if untaken {
+                // (Dropped after the lock, like the job a helper takes: not while holding it.)
+                let withdrawn = job.take();
+                drop(job);
+                drop(withdrawn);
             }
         }
     }
@@ -204,20 +224,20 @@ impl Drop for Withdraw<'_> {
 /// helpers are wanted and parks otherwise.
 fn serve(inner: &Inner, helper: usize) {
     let seat = &inner.seats[helper];
+    let _ = seat.clock.set(CpuClock::of_this_thread());
     let mut spins = 0u32;
     loop {
         if seat.state.load(Ordering::Acquire) == POSTED
             && seat.state.compare_exchange(POSTED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
         {
-            let job = seat.job.load(Ordering::Relaxed).cast_const().cast::<&Job<'static>>();
-            // SAFETY: a posted pointer is a `&Job` on the stack of the thread in `Lease::run`,
-            // which does not return (nor unwind past that reference) before `Withdraw` has
-            // seen this seat go back to IDLE, which it does only after this call. The
-            // `'static` is a stand-in for that borrow, which does not outlive the call.
-            let job: &Job<'static> = unsafe { *job };
-            // A panic is the job's to report (the committer treats a missing result as failed
-            // speculation); the thread stays to serve later blocks.
-            let _ = catch_unwind(AssertUnwindSafe(|| job(helper)));
+            // Taken under the lock; posted before the state went POSTED, and not withdrawn
+            // since (withdrawing needs the state still POSTED).
+            let taken = seat.job().take();
+            if let Some((job, index)) = taken {
+                // A panic is the job's to report (the committer treats a missing result as
+                // failed speculation); the thread stays to serve later blocks.
+                let _ = catch_unwind(AssertUnwindSafe(|| job(index)));
+            }
             seat.state.store(IDLE, Ordering::Release);
             spins = 0;
             continue;
@@ -246,6 +266,12 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    fn until(condition: impl Fn() -> bool) {
+        while !condition() {
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn every_leased_helper_runs_the_job_once_beside_main() {
         let pool = HelperPool::new(3).unwrap();
@@ -253,57 +279,95 @@ mod tests {
             if round % 2 == 0 {
                 pool.wake();
             }
-            let ran = AtomicUsize::new(0);
-            let seen: Vec<AtomicUsize> = (0..3).map(|_| AtomicUsize::new(0)).collect();
-            let lease = pool.lease(3);
-            assert_eq!(lease.helpers(), 3);
-            let job = |helper: usize| {
-                seen[helper].fetch_add(1, Ordering::Relaxed);
-                ran.fetch_add(1, Ordering::Relaxed);
+            // (A helper may still be leaving the previous round's job: wait for all three.)
+            let lease = loop {
+                let lease = pool.lease(3);
+                if lease.helpers() == 3 {
+                    break lease;
+                }
+            };
+            let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect());
+            let job = {
+                let seen = seen.clone();
+                Arc::new(move |helper: usize| {
+                    seen[helper].fetch_add(1, Ordering::Relaxed);
+                })
             };
             // Main waits until all three ran: none is withdrawn.
-            lease.run(&job, || {
-                while ran.load(Ordering::Relaxed) < 3 {
-                    std::thread::yield_now()
-                }
-            });
+            lease.run(job, || until(|| seen.iter().all(|s| s.load(Ordering::Relaxed) >= 1)));
             assert!(seen.iter().all(|s| s.load(Ordering::Relaxed) == 1));
         }
     }
 
     #[test]
-    fn a_job_no_helper_took_is_withdrawn_and_a_running_one_is_waited_for() {
+    fn a_running_job_is_not_waited_for_and_its_helper_is_not_leased_until_it_is_done() {
         let pool = HelperPool::new(1).unwrap();
-        // Main returns at once: the helper either never runs the job or runs it to the end
-        // before `run` returns; either way nothing runs after.
-        for _ in 0..200 {
-            let finished = AtomicBool::new(false);
-            let started = AtomicBool::new(false);
-            let job = |_| {
-                started.store(true, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_micros(50));
-                finished.store(true, Ordering::Relaxed);
-            };
-            pool.lease(1).run(&job, || ());
-            assert_eq!(started.load(Ordering::Relaxed), finished.load(Ordering::Relaxed));
-        }
+        let started = Arc::new(AtomicBool::new(false));
+        let release = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(AtomicBool::new(false));
+        let job = {
+            let (started, release, finished) = (started.clone(), release.clone(), finished.clone());
+            Arc::new(move |_| {
+                started.store(true, Ordering::Release);
+                until(|| release.load(Ordering::Acquire));
+                finished.store(true, Ordering::Release);
+            })
+        };
+        // Main returns once the job has started; `run` returns with it still running.
+        pool.lease(1).run(job, || until(|| started.load(Ordering::Acquire)));
+        assert!(!finished.load(Ordering::Acquire));
+        assert_eq!(pool.lease(1).helpers(), 0, "a helper still on a job was leased");
+        release.store(true, Ordering::Release);
+        until(|| pool.lease(1).helpers() == 1);
+        assert!(finished.load(Ordering::Acquire));
     }
 
     #[test]
-    fn a_second_block_gets_no_helpers_while_the_first_holds_them_and_a_panic_is_contained() {
+    fn a_job_no_helper_took_is_withdrawn_and_dropped() {
         let pool = HelperPool::new(1).unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..200 {
+            let job = {
+                let ran = ran.clone();
+                Arc::new(move |_| {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                })
+            };
+            // Main returns at once: the helper runs the job, or it is withdrawn.
+            pool.lease(1).run(job, || ());
+            // Once the seat is free again, nobody holds the job any more: run or withdrawn,
+            // it was dropped, and it ran at most once.
+            until(|| pool.lease(1).helpers() == 1);
+            assert_eq!(Arc::strong_count(&ran), 1);
+        }
+        assert!(ran.load(Ordering::Relaxed) <= 200);
+    }
+
+    #[test]
+    fn a_second_block_gets_only_free_helpers_and_a_panic_is_contained() {
+        let pool = HelperPool::new(2).unwrap();
         let first = pool.lease(1);
         assert_eq!(first.helpers(), 1);
+        let second = pool.lease(2);
+        assert_eq!(second.helpers(), 1);
         assert_eq!(pool.lease(1).helpers(), 0);
-        drop(first);
-        let job = |_| panic!("a helper's job panicked");
-        pool.lease(1).run(&job, || std::thread::sleep(Duration::from_millis(5)));
-        // The thread survived and serves the next block.
-        let ran = AtomicBool::new(false);
-        pool.lease(1).run(&|_| ran.store(true, Ordering::Relaxed), || {
-            while !ran.load(Ordering::Relaxed) {
-                std::thread::yield_now()
+        drop((first, second));
+        let job: Arc<Job> = Arc::new(|_| panic!("a helper's job panicked"));
+        pool.lease(2).run(job, || std::thread::sleep(Duration::from_millis(5)));
+        // The threads survived and serve the next block.
+        let ran = Arc::new(AtomicUsize::new(0));
+        let job = {
+            let ran = ran.clone();
+            Arc::new(move |_| {
+                ran.fetch_add(1, Ordering::Relaxed);
+            })
+        };
+        let lease = loop {
+            let lease = pool.lease(2);
+            if lease.helpers() == 2 {
+                break lease;
             }
-        });
+        };
+        lease.run(job, || until(|| ran.load(Ordering::Relaxed) == 2));
     }
 }

@@ -2,6 +2,7 @@
 //! [`BlockOutcome`]; for any block and any thread count they must be equal.
 
 mod balance_uses;
+mod cpu_clock;
 mod helper_pool;
 pub mod overlay;
 pub mod parallel;
@@ -92,6 +93,9 @@ pub struct ExecStats {
     pub discarded: usize,
     /// Helper stretches abandoned because their first results already conflicted.
     pub abandoned_stretches: usize,
+    /// Transactions the committer executed itself because the helper running them had lost
+    /// its core (under other load); that helper abandoned the rest of its stretch.
+    pub stalled_helpers: usize,
     /// Transactions the committer executed itself on the committed state (no helper had
     /// started them); the others were executed by helpers and validated.
     pub direct: usize,

@@ -46,8 +46,8 @@
 //! (exec/transfer.rs).
 
 use std::convert::Infallible;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use coevm_kernels::Backend;
 use revm::context::result::{EVMError, ExecutionResult, HaltReason, InvalidTransaction};
@@ -59,6 +59,7 @@ use revm::state::{AccountInfo, EvmState};
 use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext};
 
 use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
+use super::cpu_clock::{CpuClock, StallWatch};
 use super::helper_pool::HelperPool;
 use super::overlay::{CommittedState, Overlay, Stack, with_code};
 use super::slot_uses::{self, Shadow, SlotUses, TracksSlotUses};
@@ -97,6 +98,10 @@ pub struct ParallelConfig {
     /// Execute plain value transfers without revm's interpreter, with revm's own checks, to
     /// the same result (exec/transfer.rs); off: every transaction runs through revm.
     pub native_transfers: bool,
+    /// Fault injection (tests): a helper that executes the transaction at this index then
+    /// sleeps for this long before publishing its result, as one the OS took off its core
+    /// mid-transaction would. The committer must not wait for it.
+    pub stall_helper_at: Option<(usize, std::time::Duration)>,
 }
 
 impl ParallelConfig {
@@ -110,6 +115,7 @@ impl ParallelConfig {
             force_parallel: false,
             timeline: false,
             native_transfers: true,
+            stall_helper_at: None,
         }
     }
 
@@ -124,6 +130,7 @@ impl ParallelConfig {
             force_parallel: true,
             timeline: false,
             native_transfers: true,
+            stall_helper_at: None,
         }
     }
 }
@@ -199,11 +206,15 @@ impl ParallelExecutor {
     }
 
     /// Executes a block; the result equals [`execute_sequential`]'s.
+    ///
+    /// The transactions and pre-state come behind `Arc`s: a helper that lost its core while
+    /// the committer finished the block holds them until it is done, and `execute` returns
+    /// without waiting for it.
     pub fn execute(
         &self,
         ctx: &BlockContext,
-        txs: &[TxEnv],
-        pre: &PreState,
+        txs: &Arc<[TxEnv]>,
+        pre: &Arc<PreState>,
         backend: &dyn Backend,
         gas_hint: Option<u64>,
     ) -> Result<BlockOutcome, ExecError> {
@@ -223,21 +234,28 @@ impl ParallelExecutor {
         // without the interpreter).
         let lease = self.helpers.lease(if parallel { self.config.threads - 1 } else { 0 });
         let helpers = lease.helpers();
-        let shared = Shared::new(ctx, txs, pre, helpers, &self.config, clock);
+        let shared = Shared::new(ctx.clone(), txs.clone(), pre.clone(), lease.cpu_clocks(), &self.config, clock);
+        let shared = Arc::new(shared);
+        let job = {
+            let shared = shared.clone();
+            Arc::new(move |helper| shared.help(helper))
+        };
         // The committer runs on the calling thread, so it starts at once; helpers join as they
         // wake up. A helper that has not started when the committer is done never does.
-        let committed = lease.run(&|helper| shared.help(helper), || shared.commit_block());
+        let committed = lease.run(job, || shared.commit_block());
         let Committed { outcomes, mut overlay, fees: mut ledger, mut stats, error, times, tail } = committed;
         if let Some(error) = error {
             return Err(error);
         }
         stats.layered = tail.layered;
-        // (What is left, allocated by helpers, is freed with `shared` here, inside the block's
-        // time: overlays of stretches that ended after the committer closed its run, results
-        // nobody took; what the committer gave back the helpers freed before leaving.)
+        // (What is left, allocated by helpers, is freed with `shared` at the end, inside the
+        // block's time: overlays of stretches that ended after the committer closed its run,
+        // results nobody took; what the committer gave back the helpers freed before leaving.
+        // A helper still finishing a transaction holds `shared` and frees it itself.)
         stats.threads = helpers + 1;
         stats.ran_sequentially = !parallel;
         if clock.is_on() {
+            // (A helper still on its last transaction has not recorded its time yet: zeros.)
             let mut timeline = times.timeline;
             timeline.helpers =
                 shared.helper_times.iter().map(|t| *t.lock().unwrap_or_else(|p| p.into_inner())).collect();
@@ -728,6 +746,21 @@ fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv, trace: bool) -> TxResult {
     result.map(|r| (r, state))
 }
 
+/// What the committer gets for a transaction a helper claimed.
+enum Waited {
+    /// The helper's result.
+    Result(Box<Speculative>),
+    /// None: the helper lost its core mid-transaction and abandons `stretch`; the committer
+    /// executes the transaction itself.
+    Stalled { stretch: usize },
+}
+
+/// Wall time over which a helper the committer waits for must run less than a quarter of
+/// the time to count as having lost its core (see exec/cpu_clock.rs). Short against a
+/// scheduler's time slice (milliseconds), long against reading the clock (a system call,
+/// under a microsecond) and its granularity.
+const STALL_WINDOW: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// A helper's execution of one transaction, waiting to be validated.
 struct Speculative {
     result: TxResult,
@@ -833,7 +866,7 @@ impl Tail {
         spec: Box<Speculative>,
         index: usize,
         committed: &mut Overlay,
-        shared: &Shared<'_>,
+        shared: &Shared,
         inconsistent: usize,
     ) -> Result<(TxOutcome, u64), Box<Speculative>> {
         let beneficiary = shared.ctx.block.beneficiary;
@@ -844,7 +877,7 @@ impl Tail {
             && spec.result.is_ok()
             && !spec.reads.reads_account(beneficiary)
             && !spec.reads.assumes()
-            && !spec.reads.stale(&Stack { below: committed, above: &self.layers }, shared.pre, true, beneficiary);
+            && !spec.reads.stale(&Stack { below: committed, above: &self.layers }, &shared.pre, true, beneficiary);
         if !fits {
             return Err(spec);
         }
@@ -865,7 +898,7 @@ impl Tail {
     /// that stretch (its earlier transactions were committed as they were: the overlay holds
     /// the same values for them) and never wrote the beneficiary; else everything is
     /// committed.
-    fn close(&mut self, committed: &mut Overlay, shared: &Shared<'_>) {
+    fn close(&mut self, committed: &mut Overlay, shared: &Shared) {
         if self.states.is_empty() {
             return;
         }
@@ -961,12 +994,17 @@ impl Plan {
     }
 }
 
-struct Shared<'a> {
-    ctx: &'a BlockContext,
+/// The block's coordination, shared with the helpers. Owned (the block's data behind `Arc`s),
+/// so a helper still finishing a transaction when the block is done holds it alive itself:
+/// the committer never waits for a helper at the end (see exec/helper_pool.rs).
+struct Shared {
+    ctx: BlockContext,
     /// See [`ParallelConfig::native_transfers`].
     native_transfers: bool,
-    txs: &'a [TxEnv],
-    pre: &'a PreState,
+    /// See [`ParallelConfig::stall_helper_at`].
+    stall_helper_at: Option<(usize, std::time::Duration)>,
+    txs: Arc<[TxEnv]>,
+    pre: Arc<PreState>,
     slots: Vec<Slot>,
     helpers: usize,
     plan: std::sync::OnceLock<Plan>,
@@ -982,6 +1020,8 @@ struct Shared<'a> {
     current: Vec<Mutex<Option<(usize, usize)>>>,
     /// A stretch id the committer told each helper to abandon (see [`Shared::probe`]).
     abandon: Vec<AtomicUsize>,
+    /// Each helper's CPU-time clock, to tell a helper that lost its core (see [`Waited`]).
+    cpu_clocks: Vec<Option<CpuClock>>,
     /// Serialises helpers choosing stretches (rare: a few times per block).
     choosing: Mutex<()>,
     next_stretch: AtomicUsize,
@@ -1006,24 +1046,27 @@ struct Shared<'a> {
     discarded: AtomicBool,
 }
 
-impl<'a> Shared<'a> {
+impl Shared {
     fn new(
-        ctx: &'a BlockContext,
-        txs: &'a [TxEnv],
-        pre: &'a PreState,
-        helpers: usize,
+        ctx: BlockContext,
+        txs: Arc<[TxEnv]>,
+        pre: Arc<PreState>,
+        cpu_clocks: Vec<Option<CpuClock>>,
         config: &ParallelConfig,
         clock: Clock,
     ) -> Self {
+        let helpers = cpu_clocks.len();
+        let slots = txs
+            .iter()
+            .map(|_| Slot { claim: AtomicU32::new(FREE), ready: AtomicBool::new(false), result: Mutex::new(None) })
+            .collect();
         Shared {
             native_transfers: config.native_transfers,
+            stall_helper_at: config.stall_helper_at,
             ctx,
             txs,
             pre,
-            slots: txs
-                .iter()
-                .map(|_| Slot { claim: AtomicU32::new(FREE), ready: AtomicBool::new(false), result: Mutex::new(None) })
-                .collect(),
+            slots,
             helpers,
             plan: std::sync::OnceLock::new(),
             first_call: std::sync::OnceLock::new(),
@@ -1032,6 +1075,7 @@ impl<'a> Shared<'a> {
             ends: (0..=helpers).map(|_| AtomicUsize::new(0)).collect(),
             current: (0..=helpers).map(|_| Mutex::new(None)).collect(),
             abandon: (0..=helpers).map(|_| AtomicUsize::new(usize::MAX)).collect(),
+            cpu_clocks,
             choosing: Mutex::new(()),
             next_stretch: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
@@ -1047,10 +1091,10 @@ impl<'a> Shared<'a> {
     }
 
     /// An EVM over `overlay`; `record`: keep every read for validation (speculative runs).
-    fn new_evm(&self, overlay: Overlay, record: bool) -> ViewEvm<'a> {
+    fn new_evm(&self, overlay: Overlay, record: bool) -> ViewEvm<'_> {
         let beneficiary = self.ctx.block.beneficiary;
         let view = View {
-            pre: self.pre,
+            pre: &self.pre,
             overlay,
             record,
             reads: ReadSet::default(),
@@ -1103,74 +1147,92 @@ impl<'a> Shared<'a> {
             if discard && stats.discarded == 1 {
                 self.discarded.store(true, Ordering::Release);
             }
-            let mine = claimed || discard;
+            let mut ready = start;
+            let spec = match claimed || discard {
+                true => None,
+                false => {
+                    let waited = self.wait_for(index, &mut spare, &mut times);
+                    ready = self.clock.now();
+                    match waited {
+                        Waited::Result(spec) => Some(spec),
+                        Waited::Stalled { stretch } => {
+                            // Its helper lost its core: executed here instead, so that stretch's
+                            // later results (if the helper got to any) cannot trust its writes.
+                            stats.stalled_helpers += 1;
+                            inconsistent = stretch;
+                            None
+                        }
+                    }
+                }
+            };
+            let mine = spec.is_none();
             let mut handling = if mine { Handling::Own } else { Handling::Validated };
             // The state to commit is a helper's (validated or repaired), not the committer's own.
             let mut helpers_state = false;
-            let mut ready = start;
-            let result = if mine {
-                tail.flush(&mut evm.ctx.journaled_state.database.overlay);
-                stats.direct += 1;
-                Some(self.execute_exact(&mut evm, &mut fees, &mut stats, tx))
-            } else {
-                let spec = self.wait_for(index, &mut spare, &mut times);
-                ready = self.clock.now();
-                let view = &mut evm.ctx.journaled_state.database;
-                match tail.defer(spec, index, &mut view.overlay, self, inconsistent) {
-                    Ok((result, gas_used)) => {
-                        // Does not touch the beneficiary: its fee is not burned with it.
-                        fees.push(self.ctx.coinbase_gas_price(tx), gas_used);
-                        outcomes.push(result);
-                        recent.push(false);
-                        None
-                    }
-                    Err(mut spec) => Some({
-                        let speculative = std::mem::replace(&mut spec.result, Err(EVMError::Custom(String::new())));
-                        tail.flush(&mut view.overlay);
-                        if spec.reads.reads_account(beneficiary) && !fees.is_empty() {
-                            settle(&mut view.overlay, self.pre, beneficiary, &mut fees, &mut stats);
+            let result = match spec {
+                None => {
+                    tail.flush(&mut evm.ctx.journaled_state.database.overlay);
+                    stats.direct += 1;
+                    Some(self.execute_exact(&mut evm, &mut fees, &mut stats, tx))
+                }
+                Some(spec) => {
+                    let view = &mut evm.ctx.journaled_state.database;
+                    match tail.defer(spec, index, &mut view.overlay, self, inconsistent) {
+                        Ok((result, gas_used)) => {
+                            // Does not touch the beneficiary: its fee is not burned with it.
+                            fees.push(self.ctx.coinbase_gas_price(tx), gas_used);
+                            outcomes.push(result);
+                            recent.push(false);
+                            None
                         }
-                        let trust_local = spec.stretch != inconsistent;
-                        let result = match speculative {
-                            Ok(ok) if !spec.reads.stale(&view.overlay, self.pre, trust_local, beneficiary) => {
-                                recent.push(false);
-                                helpers_state = true;
-                                Ok(ok)
+                        Err(mut spec) => Some({
+                            let speculative = std::mem::replace(&mut spec.result, Err(EVMError::Custom(String::new())));
+                            tail.flush(&mut view.overlay);
+                            if spec.reads.reads_account(beneficiary) && !fees.is_empty() {
+                                settle(&mut view.overlay, &self.pre, beneficiary, &mut fees, &mut stats);
                             }
-                            result => {
-                                inconsistent = spec.stretch;
-                                let failed = result.is_err();
-                                match salvage(result, &spec.reads, tx, &view.overlay, self.pre) {
-                                    (fixed, Some(how)) => {
-                                        recent.push(false);
-                                        helpers_state = true;
-                                        *match how {
-                                            Salvaged::LazyCredit => &mut stats.lazy_credits,
-                                            Salvaged::Balances => &mut stats.balance_repairs,
-                                            Salvaged::Slots => &mut stats.slot_repairs,
-                                        } += 1;
-                                        fixed
-                                    }
-                                    (stale, None) => {
-                                        // (Given back with `spec` below, not freed here.)
-                                        spec.result = stale;
-                                        if self.clock.is_on() {
-                                            // Stale on its own, or only through its stretch's earlier writes?
-                                            let own =
-                                                failed || spec.reads.stale(&view.overlay, self.pre, true, beneficiary);
-                                            handling = if own { Handling::Stale } else { Handling::Cascade };
+                            let trust_local = spec.stretch != inconsistent;
+                            let result = match speculative {
+                                Ok(ok) if !spec.reads.stale(&view.overlay, &self.pre, trust_local, beneficiary) => {
+                                    recent.push(false);
+                                    helpers_state = true;
+                                    Ok(ok)
+                                }
+                                result => {
+                                    inconsistent = spec.stretch;
+                                    let failed = result.is_err();
+                                    match salvage(result, &spec.reads, tx, &view.overlay, &self.pre) {
+                                        (fixed, Some(how)) => {
+                                            recent.push(false);
+                                            helpers_state = true;
+                                            *match how {
+                                                Salvaged::LazyCredit => &mut stats.lazy_credits,
+                                                Salvaged::Balances => &mut stats.balance_repairs,
+                                                Salvaged::Slots => &mut stats.slot_repairs,
+                                            } += 1;
+                                            fixed
                                         }
-                                        stats.reexecutions += 1;
-                                        recent.push(true);
-                                        self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
+                                        (stale, None) => {
+                                            // (Given back with `spec` below, not freed here.)
+                                            spec.result = stale;
+                                            if self.clock.is_on() {
+                                                // Stale on its own, or only through its stretch's earlier writes?
+                                                let own = failed
+                                                    || spec.reads.stale(&view.overlay, &self.pre, true, beneficiary);
+                                                handling = if own { Handling::Stale } else { Handling::Cascade };
+                                            }
+                                            stats.reexecutions += 1;
+                                            recent.push(true);
+                                            self.execute_exact(&mut evm, &mut fees, &mut stats, tx)
+                                        }
                                     }
                                 }
-                            }
-                        };
-                        // Given back for a helper to free, not freed here (see `Shared::give_back`).
-                        tail.garbage.results.push(spec);
-                        result
-                    }),
+                            };
+                            // Given back for a helper to free, not freed here (see `Shared::give_back`).
+                            tail.garbage.results.push(spec);
+                            result
+                        }),
+                    }
                 }
             };
             match result {
@@ -1227,9 +1289,9 @@ impl<'a> Shared<'a> {
             }
         }
         self.stop.store(true, Ordering::Release);
-        // Helpers stop before their next transaction; `execute` waits for those that started,
-        // and they free what was given back before they leave. (A stretch's overlay is
-        // published right after its last result: `close` waits a moment for it.)
+        // Helpers stop before their next transaction and free what was given back before they
+        // leave; nobody waits for them. (A stretch's overlay is published right after its last
+        // result: `close` waits a moment for it.)
         let view = &mut evm.ctx.journaled_state.database;
         tail.close(&mut view.overlay, self);
         self.give_back(std::mem::take(&mut tail.garbage));
@@ -1249,13 +1311,13 @@ impl<'a> Shared<'a> {
     ) -> TxResult {
         let beneficiary = self.ctx.block.beneficiary;
         if self.touches_beneficiary(tx) && !fees.is_empty() {
-            settle(&mut evm.ctx.journaled_state.database.overlay, self.pre, beneficiary, fees, stats);
+            settle(&mut evm.ctx.journaled_state.database.overlay, &self.pre, beneficiary, fees, stats);
         }
         let result = transact(evm, tx, false);
         let view = &mut evm.ctx.journaled_state.database;
         if view.read_beneficiary && !fees.is_empty() {
             // It saw the beneficiary without the fees owed: settle them and run it again.
-            settle(&mut view.overlay, self.pre, beneficiary, fees, stats);
+            settle(&mut view.overlay, &self.pre, beneficiary, fees, stats);
             return transact(evm, tx, false);
         }
         result
@@ -1265,10 +1327,13 @@ impl<'a> Shared<'a> {
     ///
     /// Rather than wait for a helper that is behind, the committer takes the back half of what
     /// nobody has started yet (the helper keeps the front) and runs it as a stretch itself, on
-    /// `spare`, its own private overlay.
-    fn wait_for(&self, index: usize, spare: &mut Option<ViewEvm<'a>>, times: &mut CommitterTimes) -> Box<Speculative> {
+    /// `spare`, its own private overlay. Rather than wait for a helper that lost its core (see
+    /// exec/cpu_clock.rs), it tells that helper to abandon its stretch and executes the
+    /// transaction itself.
+    fn wait_for<'s>(&'s self, index: usize, spare: &mut Option<ViewEvm<'s>>, times: &mut CommitterTimes) -> Waited {
         let mut spins = 0u32;
         let slot = &self.slots[index];
+        let mut watch = StallWatch::new(STALL_WINDOW);
         while !slot.ready.load(Ordering::Acquire) {
             if spins == 0 && !self.stop.load(Ordering::Relaxed) {
                 let me = self.committer_as_helper();
@@ -1285,9 +1350,29 @@ impl<'a> Shared<'a> {
                     continue;
                 }
             }
+            // (Only once it yields: a helper's result is usually there within the spinning.)
+            if spins >= BACK_OFF_YIELDS_AFTER
+                && let Some(stretch) = self.stalled_owner(slot, &mut watch)
+            {
+                return Waited::Stalled { stretch };
+            }
             back_off(&mut spins);
         }
-        slot.take_result().expect("a ready result is stored")
+        Waited::Result(slot.take_result().expect("a ready result is stored"))
+    }
+
+    /// If the helper that claimed `slot` lost its core (measured by `watch` over the wait),
+    /// tells it to abandon its stretch (it finishes its transaction when it gets a core back,
+    /// then takes no more of that stretch) and returns that stretch.
+    fn stalled_owner(&self, slot: &Slot, watch: &mut StallWatch) -> Option<usize> {
+        let owner = slot.claim.load(Ordering::Acquire).checked_sub(FIRST_HELPER)? as usize;
+        let clock = self.cpu_clocks.get(owner).copied().flatten()?;
+        if !watch.stalled(&clock) {
+            return None;
+        }
+        let (stretch, _) = (*self.current[owner].lock().unwrap_or_else(|p| p.into_inner()))?;
+        self.abandon[owner].store(stretch, Ordering::Release);
+        Some(stretch)
     }
 
     /// A helper: take a stretch, execute it speculatively, repeat while there is one to take;
@@ -1316,10 +1401,10 @@ impl<'a> Shared<'a> {
     /// A helper with no work left frees what the committer gives back while the committer
     /// validates its last results, on the helper's core and within the block's time. It
     /// leaves once the block is done, or once nothing has come for a while: it spins and
-    /// yields but never sleeps, since a sleeping helper would hold up the end of the block
-    /// (`execute` waits for every helper that started). What is given back after it left is
-    /// freed with `shared`, at the end of `execute`. If the committer discarded results, a
-    /// helper that stayed to the end takes back its own (the slots it claimed).
+    /// yields but never sleeps, since a helper still in the job keeps its seat from the next
+    /// block (see exec/helper_pool.rs). What is given back after it left is freed with
+    /// `shared`, by whoever drops it last. If the committer discarded results, a helper that
+    /// stayed to the end takes back its own (the slots it claimed).
     fn free_given_back(&self, helper: usize) {
         let mut spins = 0;
         let finished = loop {
@@ -1346,7 +1431,7 @@ impl<'a> Shared<'a> {
         if self.stop.load(Ordering::Acquire) {
             return; // woke after the block was done (or speculation stopped): no plan needed
         }
-        let plan = self.plan.get_or_init(|| Plan::new(self.txs, self.pre, self.helpers));
+        let plan = self.plan.get_or_init(|| Plan::new(&self.txs, &self.pre, self.helpers));
         let mut evm = self.new_evm(Overlay::with_capacity(64), true);
         if let Some(giant) = plan.giant.filter(|_| helper == 0) {
             // Alone, on a fresh overlay, before anything else: out of order, so it runs while the
@@ -1382,12 +1467,12 @@ impl<'a> Shared<'a> {
     /// Executes transactions from `start` on, in order, on `evm`'s private overlay (cleared
     /// first), until the taker's stretch end, a transaction someone else claimed, or a stop.
     /// `taker` is a helper, or [`Shared::committer_as_helper`]. Returns false after a panic.
-    fn run_stretch(
-        &self,
+    fn run_stretch<'s>(
+        &'s self,
         taker: usize,
         stretch: usize,
         start: usize,
-        evm: &mut ViewEvm<'a>,
+        evm: &mut ViewEvm<'s>,
         times: &mut HelperTime,
     ) -> bool {
         let claim = FIRST_HELPER + taker as u32;
@@ -1411,10 +1496,13 @@ impl<'a> Shared<'a> {
             // to ~100 µs to build, is not built for a stretch of plain transfers.)
             let trace = taker != self.committer_as_helper()
                 && !self.txs[index].data.is_empty()
-                && (self.first_call.get_or_init(|| first_related_calls(self.txs))[index] as usize) < start;
+                && (self.first_call.get_or_init(|| first_related_calls(&self.txs))[index] as usize) < start;
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(evm, &self.txs[index], trace)));
             let panicked = run.is_err();
             let result = run.unwrap_or_else(|_| Err(EVMError::Custom("speculative execution panicked".into())));
+            if let Some((_, pause)) = self.stall_helper_at.filter(|&(at, _)| at == index && taker < self.helpers) {
+                std::thread::sleep(pause);
+            }
             let view = &mut evm.ctx.journaled_state.database;
             if let Ok((_, state)) = &result {
                 view.overlay.commit_ref(state);
@@ -1541,7 +1629,8 @@ impl<'a> Shared<'a> {
     }
 }
 
-/// [`back_off`] sleeps from this many rounds on.
+/// [`back_off`] yields from this many rounds on, and sleeps from [`BACK_OFF_SLEEPS_AFTER`] on.
+const BACK_OFF_YIELDS_AFTER: u32 = 256;
 const BACK_OFF_SLEEPS_AFTER: u32 = 320;
 
 /// Waiting for another thread: spin briefly (it is mid-transaction on another core), then
@@ -1549,7 +1638,7 @@ const BACK_OFF_SLEEPS_AFTER: u32 = 320;
 /// core, and a yielding thread does not reliably hand it over.
 fn back_off(spins: &mut u32) {
     *spins += 1;
-    if *spins < 256 {
+    if *spins < BACK_OFF_YIELDS_AFTER {
         std::hint::spin_loop();
     } else if *spins < BACK_OFF_SLEEPS_AFTER {
         std::thread::yield_now();
