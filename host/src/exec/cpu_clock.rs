@@ -44,9 +44,14 @@ impl CpuClock {
     }
 }
 
+/// Wall time over which a thread must run less than a quarter of the time to count as
+/// having lost its core. Short against a scheduler's time slice (milliseconds), long against
+/// reading the clock (a system call, under a microsecond) and its granularity.
+pub(crate) const STALL_WINDOW: Duration = Duration::from_micros(100);
+
 /// Watches a thread over windows of wall time: stalled when, over a whole window, it ran on
-/// a core for less than a quarter of it. One transaction of a running helper never reads so
-/// (its thread runs all the time it is executing); a descheduled one reads so within a window.
+/// a core for less than a quarter of it. A helper executing a transaction never reads so (its
+/// thread runs all the time it is executing); a descheduled one reads so within a window.
 pub(crate) struct StallWatch {
     window: Duration,
     /// The current window's start: wall time and the thread's CPU time.
@@ -54,7 +59,12 @@ pub(crate) struct StallWatch {
 }
 
 impl StallWatch {
-    pub fn new(window: Duration) -> Self {
+    /// Over windows of [`STALL_WINDOW`].
+    pub fn new() -> Self {
+        Self::with_window(STALL_WINDOW)
+    }
+
+    pub fn with_window(window: Duration) -> Self {
         Self { window, since: None }
     }
 
@@ -101,7 +111,7 @@ mod tests {
                 }
             });
             let clock = receive.recv().unwrap();
-            let mut watch = StallWatch::new(window);
+            let mut watch = StallWatch::with_window(window);
             // While it spins it runs on a core most of the time: a window reads stalled only
             // if other threads took its core for three quarters of it (tests run in parallel
             // on a 2-core CI machine: some may; not all six).
@@ -115,7 +125,7 @@ mod tests {
                 .count();
             assert!(stalled_windows < 6, "a spinning thread read stalled in every window");
             std::thread::sleep(Duration::from_millis(50));
-            let mut watch = StallWatch::new(window);
+            let mut watch = StallWatch::with_window(window);
             assert!(!watch.stalled(&clock));
             std::thread::sleep(window + Duration::from_millis(1));
             assert!(watch.stalled(&clock), "a sleeping thread did not read stalled");

@@ -1,15 +1,16 @@
 //! The parallel executor's helper threads: started once, kept across blocks, woken early, and
-//! never waited for.
+//! waited for only while they run.
 //!
 //! Why not a rayon scope (what the executor used before): a scope returns only once every job
 //! spawned in it has run, so a helper thread that had not woken up yet when the committer
 //! finished the block held the block up; under a burst of VM load one run of 4,369,999 read
 //! 0.28× that way. Here a job is owned (`Arc`), not borrowed: the committer withdraws a job no
-//! helper has taken, and leaves a helper still running its job to finish it on its own time.
-//! With another busy process beside `coevm run` on two cores, the scheduler takes a helper off
-//! its core for whole time slices (2–5 ms measured), and waiting for it to come back and
-//! finish made blocks run at 0.4–0.6× sequential. A helper still on an earlier block's job is
-//! not leased to the next block, which then runs with the helpers that are free (or on its
+//! helper has taken, waits for a helper running its job only while that helper is on a core,
+//! and leaves one that lost its core (exec/cpu_clock.rs) to finish on its own time. With
+//! another busy process beside `coevm run` on two cores, the scheduler takes a helper off its
+//! core for whole time slices (2–5 ms measured), and waiting for it to come back and finish
+//! made blocks run at 0.4–0.6× sequential. A helper still on an earlier block's job is not
+//! leased to the next block, which then runs with the helpers that are free (or on its
 //! committer alone). And the committer wakes the helpers first thing in a block that may go
 //! parallel, so their wake-up (a parked thread took 50–140 µs to start on this VM) overlaps
 //! the committer's own setup rather than following it.
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use super::cpu_clock::CpuClock;
+use super::cpu_clock::{CpuClock, StallWatch};
 
 /// What each helper runs, given its index among the block's helpers.
 pub(crate) type Job = dyn Fn(usize) + Send + Sync;
@@ -49,6 +50,8 @@ struct Seat {
     parked: AtomicBool,
     /// The helper thread's CPU-time clock, set as it starts (see exec/cpu_clock.rs).
     clock: OnceLock<Option<CpuClock>>,
+    /// Jobs posted to this seat so far: tells a lease's own job from a later block's.
+    posted: AtomicU64,
 }
 
 impl Seat {
@@ -103,6 +106,7 @@ impl HelperPool {
                     job: Mutex::new(None),
                     parked: AtomicBool::new(false),
                     clock: OnceLock::new(),
+                    posted: AtomicU64::new(0),
                 })
                 .collect(),
             wanted_until: AtomicU64::new(0),
@@ -148,7 +152,7 @@ impl HelperPool {
         }
         let free = |seat: &Seat| seat.state.compare_exchange(IDLE, LEASED, Ordering::AcqRel, Ordering::Acquire).is_ok();
         let seats = (0..self.inner.seats.len()).filter(|&s| free(&self.inner.seats[s])).take(wanted).collect();
-        Lease { pool: self, seats }
+        Lease { pool: self, seats, posted: Vec::new() }
     }
 }
 
@@ -168,6 +172,8 @@ impl Drop for HelperPool {
 pub(crate) struct Lease<'p> {
     pool: &'p HelperPool,
     seats: Vec<usize>,
+    /// Each seat's post count once this lease posted its job there.
+    posted: Vec<u64>,
 }
 
 impl Lease<'_> {
@@ -182,14 +188,16 @@ impl Lease<'_> {
         self.seats.iter().map(clock).collect()
     }
 
-    /// Runs `main` on this thread while each leased helper runs `job(helper)`. Returns as soon
-    /// as `main` has returned: a job no helper had taken by then is withdrawn and never runs;
-    /// one a helper is running, it finishes on its own time (the job owns what it uses).
-    pub fn run<R>(self, job: Arc<Job>, main: impl FnOnce() -> R) -> R {
+    /// Runs `main` on this thread while each leased helper runs `job(helper)`. Returns once
+    /// `main` has returned and every helper that took its job has finished it, or has lost its
+    /// core (see exec/cpu_clock.rs): that one finishes on its own time (the job owns what it
+    /// uses). A job no helper had taken is withdrawn and never runs.
+    pub fn run<R>(mut self, job: Arc<Job>, main: impl FnOnce() -> R) -> R {
         let inner = &*self.pool.inner;
         for (helper, &s) in self.seats.iter().enumerate() {
             let seat = &inner.seats[s];
             *seat.job() = Some((job.clone(), helper));
+            self.posted.push(seat.posted.fetch_add(1, Ordering::Relaxed) + 1);
             seat.state.store(POSTED, Ordering::SeqCst);
             seat.unpark_if_parked(&self.pool.threads[s]);
         }
@@ -200,12 +208,15 @@ impl Lease<'_> {
 }
 
 impl Drop for Lease<'_> {
-    /// Withdraws the jobs no helper took, and gives back seats never posted to; a helper
-    /// running its job gives its seat back when it is done.
+    /// Withdraws the jobs no helper took, gives back seats never posted to, and waits for the
+    /// helpers running their jobs while they run (a helper gives its seat back when it is
+    /// done). Waiting for a running helper keeps the block's own work (the helper frees what
+    /// the committer gave back) inside the block's time; waiting for a descheduled one would
+    /// cost a time slice.
     fn drop(&mut self) {
         let inner = &*self.pool.inner;
         inner.wanted_until.store(0, Ordering::SeqCst);
-        for &s in &self.seats {
+        for (i, &s) in self.seats.iter().enumerate() {
             let seat = &inner.seats[s];
             let mut job = seat.job();
             let untaken = seat.state.compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
@@ -215,6 +226,19 @@ impl Drop for Lease<'_> {
                 let withdrawn = job.take();
                 drop(job);
                 drop(withdrawn);
+                continue;
+            }
+            drop(job);
+            let Some(&posted) = self.posted.get(i) else { continue };
+            let clock = seat.clock.get().copied().flatten();
+            let mut watch = StallWatch::new();
+            let mut spins = 0u32;
+            // (Until it is IDLE, or running a later block's job.)
+            while seat.state.load(Ordering::Acquire) == RUNNING && seat.posted.load(Ordering::Relaxed) == posted {
+                if spins >= 256 && clock.is_some_and(|clock| watch.stalled(&clock)) {
+                    break;
+                }
+                spin_then_yield(&mut spins, 256);
             }
         }
     }
@@ -300,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn a_running_job_is_not_waited_for_and_its_helper_is_not_leased_until_it_is_done() {
+    fn a_job_whose_helper_lost_its_core_is_not_waited_for_nor_its_helper_leased() {
         let pool = HelperPool::new(1).unwrap();
         let started = Arc::new(AtomicBool::new(false));
         let release = Arc::new(AtomicBool::new(false));
@@ -309,7 +333,10 @@ mod tests {
             let (started, release, finished) = (started.clone(), release.clone(), finished.clone());
             Arc::new(move |_| {
                 started.store(true, Ordering::Release);
-                until(|| release.load(Ordering::Acquire));
+                // Asleep, as a thread the scheduler took off its core.
+                while !release.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 finished.store(true, Ordering::Release);
             })
         };

@@ -755,12 +755,6 @@ enum Waited {
     Stalled { stretch: usize },
 }
 
-/// Wall time over which a helper the committer waits for must run less than a quarter of
-/// the time to count as having lost its core (see exec/cpu_clock.rs). Short against a
-/// scheduler's time slice (milliseconds), long against reading the clock (a system call,
-/// under a microsecond) and its granularity.
-const STALL_WINDOW: std::time::Duration = std::time::Duration::from_micros(100);
-
 /// A helper's execution of one transaction, waiting to be validated.
 struct Speculative {
     result: TxResult,
@@ -1333,7 +1327,7 @@ impl Shared {
     fn wait_for<'s>(&'s self, index: usize, spare: &mut Option<ViewEvm<'s>>, times: &mut CommitterTimes) -> Waited {
         let mut spins = 0u32;
         let slot = &self.slots[index];
-        let mut watch = StallWatch::new(STALL_WINDOW);
+        let mut watch = StallWatch::new();
         while !slot.ready.load(Ordering::Acquire) {
             if spins == 0 && !self.stop.load(Ordering::Relaxed) {
                 let me = self.committer_as_helper();
