@@ -40,6 +40,12 @@
 //! shifted. A speculative run assumes its sender's nonce is the one its transaction carries, so
 //! a sender's later transactions do not fail speculatively.
 //!
+//! The committer never waits for a helper that has lost its core (the OS gave it to another
+//! process): waiting for a helper's transaction, it reads that helper's CPU time
+//! (exec/cpu_clock.rs), and one that stands still is told to abandon its stretch while the
+//! committer executes the transaction itself. The block's data is behind `Arc`s, so such a
+//! helper finishes its transaction on its own time, after `execute` has returned.
+//!
 //! Beneficiary fees are deferred ([`crate::fees`]), so paying the block producer does not make
 //! every transaction conflict. Blocks too small for parallelism to pay run on the committer
 //! alone, without helpers. Plain value transfers run without revm's interpreter
