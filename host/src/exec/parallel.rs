@@ -183,6 +183,15 @@ impl ParallelExecutor {
         if gas < min_gas {
             return false;
         }
+        // Mostly transactions that touch the beneficiary (a block producer paying out of its
+        // own account: 12,300,570, 12,520,364): a helper's result that reads the beneficiary
+        // costs the committer a fee settlement and a balance repair (~1.9 µs), more than such
+        // a payout costs it to execute natively (~1 µs). Run in parallel those blocks read the
+        // same as on the committer alone at best (medians of 6 alternating rounds: 1.12× and
+        // 1.33× against 1.10× and 1.31×), and down to 0.89× at worst.
+        if txs.iter().filter(|tx| touches(tx, ctx.block.beneficiary)).count() * 2 > txs.len() {
+            return false;
+        }
         // Mostly one sender's chain: only one thread can usefully run it, unless a giant
         // transaction can run beside it on a helper (see [`out_of_order_giant`]).
         let limit = (self.config.max_chained_share * txs.len() as f64) as usize;
@@ -294,6 +303,11 @@ impl ParallelExecutor {
         };
         Ok(BlockOutcome { txs: outcomes, state, stats })
     }
+}
+
+/// Is `account` the transaction's sender or recipient?
+fn touches(tx: &TxEnv, account: Address) -> bool {
+    tx.caller == account || tx.kind.to() == Some(&account)
 }
 
 /// Do more than `limit` calls follow an earlier transaction from the same sender? Such a call
@@ -1117,8 +1131,7 @@ impl Shared {
     }
 
     fn touches_beneficiary(&self, tx: &TxEnv) -> bool {
-        let beneficiary = self.ctx.block.beneficiary;
-        tx.caller == beneficiary || tx.kind.to() == Some(&beneficiary)
+        touches(tx, self.ctx.block.beneficiary)
     }
 
     /// The committer: every transaction in order, executed or validated, then committed.
