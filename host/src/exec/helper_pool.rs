@@ -43,8 +43,9 @@ const WOKEN_SPIN: Duration = Duration::from_millis(1);
 /// One helper thread's place: where its job is posted.
 struct Seat {
     state: AtomicU8,
-    /// The posted job and the index its helper runs it as. Written and taken under the lock,
-    /// and withdrawn under it too, so a withdrawal cannot take a later block's job.
+    /// The posted job and the index its helper runs it as. Written (with `posted` counted)
+    /// and taken under the lock, and withdrawn under it only while `posted` is still the
+    /// withdrawing lease's, so a withdrawal cannot take a later block's job.
     job: Mutex<Option<(Arc<Job>, usize)>>,
     /// The helper parked (or is about to): wake it with `unpark`.
     parked: AtomicBool,
@@ -196,9 +197,12 @@ impl Lease<'_> {
         let inner = &*self.pool.inner;
         for (helper, &s) in self.seats.iter().enumerate() {
             let seat = &inner.seats[s];
-            *seat.job() = Some((job.clone(), helper));
+            let mut posted = seat.job();
+            *posted = Some((job.clone(), helper));
+            // (Counted under the lock, where a withdrawal compares it: see `Drop`.)
             self.posted.push(seat.posted.fetch_add(1, Ordering::Relaxed) + 1);
             seat.state.store(POSTED, Ordering::SeqCst);
+            drop(posted);
             seat.unpark_if_parked(&self.pool.threads[s]);
         }
         drop(job);
@@ -219,8 +223,15 @@ impl Drop for Lease<'_> {
         for (i, &s) in self.seats.iter().enumerate() {
             let seat = &inner.seats[s];
             let mut job = seat.job();
-            let untaken = seat.state.compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
-                || seat.state.compare_exchange(LEASED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok();
+            // Only what is still this lease's: a helper done with this lease's job early gave
+            // its seat back, and another block may hold it now (a later post, or LEASED again).
+            let untaken = match self.posted.get(i) {
+                Some(&posted) => {
+                    seat.posted.load(Ordering::Relaxed) == posted
+                        && seat.state.compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                }
+                None => seat.state.compare_exchange(LEASED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok(),
+            };
             if untaken {
                 // (Dropped after the lock, like the job a helper takes: not while holding it.)
                 let withdrawn = job.take();
@@ -368,6 +379,39 @@ mod tests {
             assert_eq!(Arc::strong_count(&ran), 1);
         }
         assert!(ran.load(Ordering::Relaxed) <= 200);
+    }
+
+    #[test]
+    fn a_lease_whose_helper_finished_early_leaves_the_next_blocks_job_alone() {
+        let pool = HelperPool::new(1).unwrap();
+        for round in 0..200 {
+            let (b_posted, b_ran) = (AtomicBool::new(false), Arc::new(AtomicBool::new(false)));
+            std::thread::scope(|scope| {
+                // Block B, on another thread, gets the helper once it is done with A's job.
+                scope.spawn(|| {
+                    let lease = loop {
+                        let lease = pool.lease(1);
+                        if lease.helpers() == 1 {
+                            break lease;
+                        }
+                        std::thread::yield_now();
+                    };
+                    let ran = b_ran.clone();
+                    let job = Arc::new(move |_| ran.store(true, Ordering::Release));
+                    lease.run(job, || {
+                        b_posted.store(true, Ordering::Release);
+                        let deadline = Instant::now() + Duration::from_secs(5);
+                        while !b_ran.load(Ordering::Acquire) && Instant::now() < deadline {
+                            std::thread::yield_now();
+                        }
+                    });
+                });
+                // Block A's job returns at once; A ends only after B posted, and its lease
+                // must not withdraw B's job from the seat it gave back.
+                pool.lease(1).run(Arc::new(|_| ()), || until(|| b_posted.load(Ordering::Acquire)));
+            });
+            assert!(b_ran.load(Ordering::Acquire), "round {round}: the next block's job was withdrawn");
+        }
     }
 
     #[test]

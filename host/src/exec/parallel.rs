@@ -1383,7 +1383,14 @@ impl Shared {
         if !watch.stalled(&clock) {
             return None;
         }
-        let (stretch, _) = (*self.current[owner].lock().unwrap_or_else(|p| p.into_inner()))?;
+        let current = self.current[owner].lock().unwrap_or_else(|p| p.into_inner());
+        // The helper may have come back since the check (this thread may have lost its core
+        // too): once it published this result it may be on a later stretch, which must not
+        // be blamed. It publishes a result before it changes `current`, under this lock.
+        if slot.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        let (stretch, _) = (*current)?;
         self.abandon[owner].store(stretch, Ordering::Release);
         Some(stretch)
     }
