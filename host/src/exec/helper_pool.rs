@@ -222,11 +222,12 @@ impl Drop for Lease<'_> {
         inner.wanted_until.store(0, Ordering::SeqCst);
         for (i, &s) in self.seats.iter().enumerate() {
             let seat = &inner.seats[s];
+            let posted = self.posted.get(i).copied();
             let mut job = seat.job();
             // Only what is still this lease's: a helper done with this lease's job early gave
             // its seat back, and another block may hold it now (a later post, or LEASED again).
-            let untaken = match self.posted.get(i) {
-                Some(&posted) => {
+            let untaken = match posted {
+                Some(posted) => {
                     seat.posted.load(Ordering::Relaxed) == posted
                         && seat.state.compare_exchange(POSTED, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok()
                 }
@@ -240,7 +241,7 @@ impl Drop for Lease<'_> {
                 continue;
             }
             drop(job);
-            let Some(&posted) = self.posted.get(i) else { continue };
+            let Some(posted) = posted else { continue };
             let clock = seat.clock.get().copied().flatten();
             let mut watch = StallWatch::new();
             let mut spins = 0u32;

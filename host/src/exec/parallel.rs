@@ -770,8 +770,8 @@ fn transact(evm: &mut ViewEvm<'_>, tx: &TxEnv, trace: bool) -> TxResult {
 enum Waited {
     /// The helper's result.
     Result(Box<Speculative>),
-    /// None: the helper lost its core mid-transaction and abandons `stretch`; the committer
-    /// executes the transaction itself.
+    /// No result: the helper lost its core mid-transaction and abandons `stretch`; the
+    /// committer executes the transaction itself.
     Stalled { stretch: usize },
 }
 
@@ -1009,8 +1009,8 @@ impl Plan {
 }
 
 /// The block's coordination, shared with the helpers. Owned (the block's data behind `Arc`s),
-/// so a helper still finishing a transaction when the block is done holds it alive itself:
-/// the committer never waits for a helper at the end (see exec/helper_pool.rs).
+/// so a helper that lost its core while the block finished holds it alive itself, and the
+/// committer need not wait for it (see exec/helper_pool.rs).
 struct Shared {
     ctx: BlockContext,
     /// See [`ParallelConfig::native_transfers`].
@@ -1303,8 +1303,9 @@ impl Shared {
         }
         self.stop.store(true, Ordering::Release);
         // Helpers stop before their next transaction and free what was given back before they
-        // leave; nobody waits for them. (A stretch's overlay is published right after its last
-        // result: `close` waits a moment for it.)
+        // leave; the lease waits for one still running, not for one that lost its core. (A
+        // stretch's overlay is published right after its last result: `close` waits a moment
+        // for it.)
         let view = &mut evm.ctx.journaled_state.database;
         tail.close(&mut view.overlay, self);
         self.give_back(std::mem::take(&mut tail.garbage));
@@ -1520,7 +1521,9 @@ impl Shared {
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| transact(evm, &self.txs[index], trace)));
             let panicked = run.is_err();
             let result = run.unwrap_or_else(|_| Err(EVMError::Custom("speculative execution panicked".into())));
-            if let Some((_, pause)) = self.stall_helper_at.filter(|&(at, _)| at == index && taker < self.helpers) {
+            if let Some((_, pause)) =
+                self.stall_helper_at.filter(|&(at, _)| at == index && taker != self.committer_as_helper())
+            {
                 std::thread::sleep(pause);
             }
             let view = &mut evm.ctx.journaled_state.database;
