@@ -93,43 +93,55 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_sleeping_thread_is_stalled_and_a_busy_one_is_not() {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::atomic::{AtomicU8, Ordering};
         use std::sync::mpsc;
+        const SPIN: u8 = 0;
+        const SLEEP: u8 = 1;
+        const STOP: u8 = 2;
         let window = Duration::from_millis(5);
         let (send, receive) = mpsc::channel();
-        let stop = AtomicBool::new(false);
+        let phase = AtomicU8::new(SPIN);
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 send.send(CpuClock::of_this_thread().unwrap()).unwrap();
-                // Busy for a while, then asleep.
-                let busy_until = Instant::now() + Duration::from_millis(80);
-                while Instant::now() < busy_until {
+                // Busy until told otherwise (not for a fixed time: a loaded machine may
+                // stretch the watcher's sleeps), then asleep.
+                while phase.load(Ordering::Relaxed) == SPIN {
                     std::hint::spin_loop();
                 }
-                while !stop.load(Ordering::Relaxed) {
+                while phase.load(Ordering::Relaxed) == SLEEP {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             });
+            // Ends the spinner however this closure ends: a failed assertion must fail the
+            // test, not hang it (the scope waits for the spinner).
+            struct StopOnDrop<'a>(&'a AtomicU8);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(STOP, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(&phase);
             let clock = receive.recv().unwrap();
-            let mut watch = StallWatch::with_window(window);
             // While it spins it runs on a core most of the time: a window reads stalled only
             // if other threads took its core for three quarters of it (tests run in parallel
             // on a 2-core CI machine: some may; not all six).
             let stalled_windows = (0..6)
                 .map(|_| {
-                    assert!(!watch.stalled(&clock));
+                    let mut watch = StallWatch::with_window(window);
+                    assert!(!watch.stalled(&clock), "the first look starts a window");
                     std::thread::sleep(window + Duration::from_millis(1));
                     watch.stalled(&clock)
                 })
                 .filter(|&stalled| stalled)
                 .count();
             assert!(stalled_windows < 6, "a spinning thread read stalled in every window");
-            std::thread::sleep(Duration::from_millis(50));
+            phase.store(SLEEP, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(20));
             let mut watch = StallWatch::with_window(window);
             assert!(!watch.stalled(&clock));
             std::thread::sleep(window + Duration::from_millis(1));
             assert!(watch.stalled(&clock), "a sleeping thread did not read stalled");
-            stop.store(true, Ordering::Relaxed);
         });
     }
 }
