@@ -44,7 +44,7 @@ fn real_blocks(c: &mut Criterion) {
         let (pre, _) = PreState::load(&block, &backend).expect("cpu backend");
         let pre = std::sync::Arc::new(pre);
         let ctx = BlockContext::new(&block.header);
-        let txs: std::sync::Arc<[revm::context::TxEnv]> = tx_envs(&block).into();
+        let txs = tx_envs(&block);
         let n = block.header.number;
         group.throughput(Throughput::Elements(block.header.gas_used));
         group.bench_function(format!("{n}/sequential"), |b| b.iter(|| execute_sequential(&ctx, &txs, &pre).unwrap()));

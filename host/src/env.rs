@@ -105,8 +105,9 @@ pub fn tx_env(tx: &Transaction) -> TxEnv {
     }
 }
 
-/// All transactions of a block as revm sees them.
-pub fn tx_envs(block: &Block) -> Vec<TxEnv> {
+/// All transactions of a block as revm sees them, shared (the parallel executor's helpers
+/// hold them, see `ParallelExecutor::execute`).
+pub fn tx_envs(block: &Block) -> std::sync::Arc<[TxEnv]> {
     block.transactions.iter().map(tx_env).collect()
 }
 

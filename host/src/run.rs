@@ -138,7 +138,7 @@ pub fn run_block(
     let (pre, prefetch) = PreState::load(block, backend)?;
     let pre = std::sync::Arc::new(pre);
     let ctx = BlockContext::new(&block.header);
-    let txs: std::sync::Arc<[revm::context::TxEnv]> = tx_envs(block).into();
+    let txs = tx_envs(block);
     let label = |e: crate::exec::ExecError| anyhow::anyhow!("block {}: {e}", block.header.number);
 
     let timed = time_alternately(

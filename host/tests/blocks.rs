@@ -37,7 +37,7 @@ fn every_block_matches_its_header_and_the_sequential_oracle() {
         let pre = std::sync::Arc::new(pre);
         assert_eq!(prefetch.hits, prefetch.keys_looked_up, "block {n}: every witness key is in the table");
         let ctx = BlockContext::new(&block.header);
-        let txs: std::sync::Arc<[revm::context::TxEnv]> = tx_envs(&block).into();
+        let txs = tx_envs(&block);
         let oracle = execute_sequential(&ctx, &txs, &pre).unwrap_or_else(|e| panic!("block {n}: {e}"));
         let checks = check_header(&block, ctx.spec, &oracle.txs, &backend).expect("hashing");
         assert!(checks.passed(), "block {n}: {checks:#?}");
