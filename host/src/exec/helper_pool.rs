@@ -308,6 +308,18 @@ mod tests {
         }
     }
 
+    /// A lease of `helpers` helpers, once each is free (a helper may still be leaving an
+    /// earlier job).
+    fn lease_all(pool: &HelperPool, helpers: usize) -> Lease<'_> {
+        loop {
+            let lease = pool.lease(helpers);
+            if lease.helpers() == helpers {
+                return lease;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn every_leased_helper_runs_the_job_once_beside_main() {
         let pool = HelperPool::new(3).unwrap();
@@ -315,13 +327,7 @@ mod tests {
             if round % 2 == 0 {
                 pool.wake();
             }
-            // (A helper may still be leaving the previous round's job: wait for all three.)
-            let lease = loop {
-                let lease = pool.lease(3);
-                if lease.helpers() == 3 {
-                    break lease;
-                }
-            };
+            let lease = lease_all(&pool, 3);
             let seen: Arc<Vec<AtomicUsize>> = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect());
             let job = {
                 let seen = seen.clone();
@@ -390,13 +396,7 @@ mod tests {
             std::thread::scope(|scope| {
                 // Block B, on another thread, gets the helper once it is done with A's job.
                 scope.spawn(|| {
-                    let lease = loop {
-                        let lease = pool.lease(1);
-                        if lease.helpers() == 1 {
-                            break lease;
-                        }
-                        std::thread::yield_now();
-                    };
+                    let lease = lease_all(&pool, 1);
                     let ran = b_ran.clone();
                     let job = Arc::new(move |_| ran.store(true, Ordering::Release));
                     lease.run(job, || {
@@ -434,12 +434,7 @@ mod tests {
                 ran.fetch_add(1, Ordering::Relaxed);
             })
         };
-        let lease = loop {
-            let lease = pool.lease(2);
-            if lease.helpers() == 2 {
-                break lease;
-            }
-        };
+        let lease = lease_all(&pool, 2);
         lease.run(job, || until(|| ran.load(Ordering::Relaxed) == 2));
     }
 }
