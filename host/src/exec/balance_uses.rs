@@ -27,6 +27,8 @@ use revm::interpreter::{
 };
 use revm::primitives::{Address, U256};
 
+use super::keccak_memo::{MemoizesKeccak, keccak256_memoized};
+
 /// How a run used an account's balance, beyond adding to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum BalanceUse {
@@ -49,17 +51,18 @@ pub(crate) fn watch<W, H>(table: &mut InstructionTable<W, H>)
 where
     W: InterpreterTypes,
     H: Host + ContextTr,
-    H::Db: RecordsBalanceUses,
+    H::Db: RecordsBalanceUses + MemoizesKeccak,
 {
     *table = const { watched_table::<W, H>() };
 }
 
-/// revm's instruction table with the balance-dependent opcodes watching.
+/// revm's instruction table with the balance-dependent opcodes watching (and KECCAK256
+/// remembering, see exec/keccak_memo.rs).
 pub(crate) const fn watched_table<W, H>() -> InstructionTable<W, H>
 where
     W: InterpreterTypes,
     H: Host + ContextTr,
-    H::Db: RecordsBalanceUses,
+    H::Db: RecordsBalanceUses + MemoizesKeccak,
 {
     let mut table = revm::interpreter::instruction_table::<W, H>();
     table[opcode::BALANCE as usize] = Instruction::new(balance::<W, H>);
@@ -69,6 +72,7 @@ where
     table[opcode::CALLCODE as usize] = Instruction::new(callcode::<W, H>);
     table[opcode::CREATE as usize] = Instruction::new(create::<W, H>);
     table[opcode::CREATE2 as usize] = Instruction::new(create2::<W, H>);
+    table[opcode::KECCAK256 as usize] = Instruction::new(keccak256_memoized::<W, H>);
     table
 }
 

@@ -4,6 +4,7 @@
 mod balance_uses;
 mod cpu_clock;
 mod helper_pool;
+mod keccak_memo;
 pub mod overlay;
 pub mod parallel;
 pub mod sequential;

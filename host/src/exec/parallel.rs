@@ -67,6 +67,7 @@ use revm::{Context, Database, DatabaseRef, ExecuteEvm, MainBuilder, MainContext}
 use super::balance_uses::{self, BalanceUse, RecordsBalanceUses};
 use super::cpu_clock::{CpuClock, StallWatch};
 use super::helper_pool::HelperPool;
+use super::keccak_memo::{KeccakMemo, MemoizesKeccak};
 use super::overlay::{CommittedState, Overlay, Stack, with_code};
 use super::slot_uses::{self, Shadow, SlotUses, TracksSlotUses};
 use super::timeline::{Clock, CommitterTimes, Handling, HelperTime};
@@ -589,6 +590,7 @@ struct View<'a> {
     empty_code: EmptyCode,
     /// Execute plain transfers without revm's interpreter (see exec/transfer.rs).
     native_transfers: bool,
+    keccak_memo: KeccakMemo,
 }
 
 /// One thread's own empty bytecode, served for every account without code.
@@ -638,6 +640,12 @@ impl TracksSlotUses for View<'_> {
 
     fn read_of(&self, address: Address, slot: U256) -> Option<u32> {
         self.slot_reads.get(&(address, slot)).copied()
+    }
+}
+
+impl MemoizesKeccak for View<'_> {
+    fn keccak_memo(&mut self) -> &mut KeccakMemo {
+        &mut self.keccak_memo
     }
 }
 
@@ -1120,6 +1128,7 @@ impl Shared {
             tracing_table: false,
             empty_code: EmptyCode::new(),
             native_transfers: self.native_transfers,
+            keccak_memo: KeccakMemo::default(),
         };
         let mut evm = Context::mainnet()
             .with_db(view)

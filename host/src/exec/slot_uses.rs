@@ -45,6 +45,7 @@ use revm::primitives::{Address, U256};
 use revm::state::EvmState;
 
 use super::balance_uses::{self, RecordsBalanceUses, peek};
+use super::keccak_memo::MemoizesKeccak;
 
 /// One operand of a recorded comparison: its value in the run, and the storage read it is
 /// shifted with (an index into the run's storage reads), if any.
@@ -224,7 +225,7 @@ impl Shadow {
 }
 
 /// A database that serves a run whose storage values are traced.
-pub(crate) trait TracksSlotUses: RecordsBalanceUses {
+pub(crate) trait TracksSlotUses: RecordsBalanceUses + MemoizesKeccak {
     fn shadow(&self) -> &Shadow;
     fn shadow_and_uses(&mut self) -> (&mut Shadow, &mut SlotUses);
     /// Which of the run's storage reads served `address`'s `slot`, if one did.

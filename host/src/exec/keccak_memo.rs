@@ -1,0 +1,201 @@
+//! KECCAK256 of one or two words, remembered per thread and block.
+//!
+//! Solidity finds a mapping's slot by hashing the key with the mapping's slot number, and
+//! does so again for every access: a token transfer hashes the sender's and the recipient's
+//! balance slots once to read and once to write, and every later transaction touching the
+//! same holder hashes them again. revm hashes each time. The executor's instruction
+//! replaces KECCAK256 of 32 or 64 bytes (the mapping and array cases) with a lookup in a
+//! table of this block's earlier hashes, falling back to revm's instruction for every other
+//! length and wherever memory would grow, so gas and memory stay exactly revm's.
+
+use revm::context_interface::ContextTr;
+use revm::interpreter::instructions::system;
+use revm::interpreter::interpreter_types::{MemoryTr, StackTr};
+use revm::interpreter::{Host, InstructionContext, InstructionExecResult, InterpreterTypes};
+use revm::primitives::{B256, HashMap, U256, keccak256};
+
+/// This block's hashes of 32- and 64-byte inputs on one thread.
+#[derive(Default)]
+pub(crate) struct KeccakMemo {
+    one_word: HashMap<[u8; 32], B256>,
+    two_words: HashMap<[u8; 64], B256>,
+}
+
+impl KeccakMemo {
+    /// keccak256 of `input` (32 or 64 bytes; any other length is hashed, not remembered).
+    pub(crate) fn hash(&mut self, input: &[u8]) -> B256 {
+        if let Ok(word) = <[u8; 32]>::try_from(input) {
+            return *self.one_word.entry(word).or_insert_with(|| keccak256(word));
+        }
+        if let Ok(words) = <[u8; 64]>::try_from(input) {
+            return *self.two_words.entry(words).or_insert_with(|| keccak256(words));
+        }
+        keccak256(input)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.one_word.len() + self.two_words.len()
+    }
+}
+
+/// A database that keeps a [`KeccakMemo`] for the runs it serves.
+pub(crate) trait MemoizesKeccak {
+    fn keccak_memo(&mut self) -> &mut KeccakMemo;
+}
+
+/// KECCAK256 with the memo: offset and length on the stack, the hash replaces them.
+pub(crate) fn keccak256_memoized<W: InterpreterTypes, H: Host + ContextTr>(
+    ctx: InstructionContext<'_, H, W>,
+) -> InstructionExecResult
+where
+    H::Db: MemoizesKeccak,
+{
+    let InstructionContext { interpreter, host } = ctx;
+    let memoized = |interpreter: &revm::interpreter::Interpreter<W>| -> Option<(usize, usize)> {
+        let data = interpreter.stack.data();
+        let [.., len, offset] = data else { return None };
+        let len = match *len {
+            l if l == U256::from(32) => 32,
+            l if l == U256::from(64) => 64,
+            _ => return None,
+        };
+        let offset = usize::try_from(*offset).ok()?;
+        // Inside memory already: revm's instruction would charge no expansion.
+        let end = offset.checked_add(len)?;
+        (end.div_ceil(32) <= interpreter.gas.memory().words_num).then_some((offset, len))
+    };
+    let Some((offset, len)) = memoized(interpreter) else {
+        return system::keccak256(InstructionContext { interpreter, host });
+    };
+    if !interpreter.gas.record_regular_cost(host.gas_params().keccak256_cost(len)) {
+        // Out of gas: revm's instruction fails the same way (the charge above left gas as it was).
+        return system::keccak256(InstructionContext { interpreter, host });
+    }
+    let hash = host.db_mut().keccak_memo().hash(&interpreter.memory.slice_len(offset, len));
+    let Some(([_], top)) = interpreter.stack.popn_top::<1>() else { unreachable!("two items were on the stack") };
+    *top = hash.into();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use rand::{Rng, SeedableRng};
+    use revm::bytecode::{Bytecode, opcode};
+    use revm::context::TxEnv;
+    use revm::database::{CacheDB, EmptyDB};
+    use revm::interpreter::Instruction;
+    use revm::primitives::{Address, Bytes, TxKind};
+    use revm::state::AccountInfo;
+    use revm::{Context, Database, ExecuteEvm, MainBuilder, MainContext};
+
+    use super::*;
+
+    #[test]
+    fn remembers_one_and_two_words_and_hashes_other_lengths_plainly() {
+        let mut memo = KeccakMemo::default();
+        for input in [&[7u8; 32][..], &[9u8; 64][..], &[1u8; 33][..], &[][..]] {
+            assert_eq!(memo.hash(input), keccak256(input));
+            assert_eq!(memo.hash(input), keccak256(input), "again, from the memo");
+        }
+        assert_eq!(memo.len(), 2, "only the 32- and 64-byte inputs are kept");
+    }
+
+    /// A database with a memo, for revm with the memoized instruction.
+    struct MemoDb(CacheDB<EmptyDB>, KeccakMemo);
+
+    impl MemoizesKeccak for MemoDb {
+        fn keccak_memo(&mut self) -> &mut KeccakMemo {
+            &mut self.1
+        }
+    }
+
+    impl Database for MemoDb {
+        type Error = Infallible;
+        fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Infallible> {
+            self.0.basic(address)
+        }
+        fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Infallible> {
+            self.0.code_by_hash(code_hash)
+        }
+        fn storage(&mut self, address: Address, index: U256) -> Result<U256, Infallible> {
+            self.0.storage(address, index)
+        }
+        fn block_hash(&mut self, number: u64) -> Result<B256, Infallible> {
+            self.0.block_hash(number)
+        }
+    }
+
+    fn push32(code: &mut Vec<u8>, value: U256) {
+        code.push(opcode::PUSH32);
+        code.extend_from_slice(&value.to_be_bytes::<32>());
+    }
+
+    /// A contract that copies its calldata into memory (so memory is as large as the calldata),
+    /// hashes `len` bytes at `offset` twice (the second from the memo) and then `len` bytes at
+    /// `offset + 1`, and returns the sum of the three hashes; or, for `offset` None, runs
+    /// KECCAK256 on a stack of one item.
+    fn contract(offset: Option<U256>, len: U256) -> Bytecode {
+        let mut code = vec![opcode::CALLDATASIZE, opcode::PUSH1, 0, opcode::PUSH1, 0, opcode::CALLDATACOPY];
+        let Some(offset) = offset else {
+            push32(&mut code, len);
+            code.push(opcode::KECCAK256);
+            return Bytecode::new_raw(code.into());
+        };
+        for offset in [offset, offset, offset.wrapping_add(U256::from(1))] {
+            push32(&mut code, len);
+            push32(&mut code, offset);
+            code.push(opcode::KECCAK256);
+        }
+        code.extend_from_slice(&[opcode::ADD, opcode::ADD, opcode::PUSH1, 0, opcode::MSTORE]);
+        code.extend_from_slice(&[opcode::PUSH1, 32, opcode::PUSH1, 0, opcode::RETURN]);
+        Bytecode::new_raw(code.into())
+    }
+
+    /// The memoized instruction ends every run as revm's does: same result, gas and output,
+    /// whether the input is in memory or memory must grow, at every length, offsets past any
+    /// memory, and gas running out at the hash or its memory.
+    #[test]
+    fn matches_revm_instruction() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5a3);
+        let huge = U256::from(1u64 << 40);
+        let offsets = [0u64, 1, 5, 31, 32, 60, 100, 150, 190].map(U256::from);
+        let lens = [0u64, 1, 31, 32, 33, 63, 64, 65, 100].map(U256::from);
+        let (contract_address, caller) = (Address::with_last_byte(0xc0), Address::with_last_byte(0xca));
+        let mut memo_hits = 0;
+        for _ in 0..3_000 {
+            let offset = match rng.random_range(0..20) {
+                0 => None,
+                1 => Some(U256::MAX),
+                2 => Some(huge),
+                _ => Some(offsets[rng.random_range(0..offsets.len())]),
+            };
+            let len = if rng.random_range(0..20) == 0 { huge } else { lens[rng.random_range(0..lens.len())] };
+            let calldata: Bytes = (0..rng.random_range(0..220)).map(|_| rng.random::<u8>()).collect();
+            let mut db = CacheDB::new(EmptyDB::default());
+            db.insert_account_info(contract_address, AccountInfo::from_bytecode(contract(offset, len)));
+            let tx = |gas_limit| TxEnv {
+                caller,
+                gas_limit,
+                kind: TxKind::Call(contract_address),
+                data: calldata.clone(),
+                ..Default::default()
+            };
+            let mut plain = Context::mainnet().with_db(db.clone()).build_mainnet();
+            let mut memoized = Context::mainnet().with_db(MemoDb(db, KeccakMemo::default())).build_mainnet();
+            memoized.instruction.instruction_table_mut()[opcode::KECCAK256 as usize] =
+                Instruction::new(keccak256_memoized);
+            // Enough gas, then a limit that runs out somewhere in the last 400 gas.
+            let enough = plain.transact(tx(1_000_000)).expect("valid").result.tx_gas_used();
+            let limit =
+                if rng.random_range(0..3) == 0 { 1_000_000 } else { enough.saturating_sub(rng.random_range(0..400)) };
+            let expected = plain.transact(tx(limit)).map(|r| r.result);
+            let got = memoized.transact(tx(limit)).map(|r| r.result);
+            assert_eq!(format!("{got:?}"), format!("{expected:?}"), "offset {offset:?} len {len} limit {limit}");
+            memo_hits += usize::from(memoized.ctx.journaled_state.database.1.len() > 0);
+        }
+        assert!(memo_hits > 100, "the memo served runs ({memo_hits})");
+    }
+}
