@@ -10,7 +10,7 @@
 //!
 //! A block whose keys do not repeat gains nothing and pays for every insert: 15,537,393 (one
 //! transaction) hashes 1,306 distinct keys and repeats 2, and ran ~3 % slower with the table.
-//! Every other shared block repeats ≥ 45 % of its first 512 lookups (a slot is read, then
+//! Every other shared block repeats ≥ 43 % of its first 512 lookups (a slot is read, then
 //! written). So a table that served fewer than one in eight of its first 256 lookups is
 //! turned off for the rest of the block on that thread.
 
