@@ -63,7 +63,9 @@ fn synthetic_blocks(c: &mut Criterion) {
     let executors = executors(true);
     let mut group = c.benchmark_group("synthetic");
     group.sample_size(10);
-    for workload in [Workload::Transfers, Workload::Deposits, Workload::Erc20, Workload::Swaps] {
+    for workload in
+        [Workload::Transfers, Workload::Deposits, Workload::Erc20, Workload::Erc20Independent, Workload::Swaps]
+    {
         let block = build(workload, txs, 1);
         let gas = execute_sequential(&block.ctx, &block.txs, &block.pre).unwrap().gas_used();
         group.throughput(Throughput::Elements(gas));

@@ -46,6 +46,9 @@ pub enum Workload {
     Payouts,
     /// Token transfers among many holders (storage writes, logs), few conflicts.
     Erc20,
+    /// Token transfers, each from its own holder to a holder no other transaction touches: no
+    /// conflicts at all (the independent ERC-20 block of gigagas-style benchmarks).
+    Erc20Independent,
     /// Every transaction increments the same storage slot: all conflict.
     HotContract,
     /// Swaps on randomly chosen pools of a Uniswap-like AMM: conflicts when pools repeat.
@@ -448,7 +451,7 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
                 txs.push(call(hot_wallet, i, account(1_000_000 + i), U256::from(1_000_000 + i), Bytes::new(), 21_000));
             }
         }
-        Workload::Erc20 => {
+        Workload::Erc20 | Workload::Erc20Independent => {
             let holders = (n64 * 4).max(8);
             let mut storage = BTreeMap::new();
             for i in 0..holders {
@@ -457,7 +460,12 @@ pub fn build(workload: Workload, n: usize, seed: u64) -> SyntheticBlock {
             }
             accounts.push((TOKEN, contract(token_code()), storage));
             for i in 0..n64 {
-                let to = account(rng.random_range(0..holders));
+                // Senders are holders 0..n; an independent transfer pays holder n + i, whom no
+                // other transaction touches.
+                let to = match workload {
+                    Workload::Erc20Independent => account(n64 + i),
+                    _ => account(rng.random_range(0..holders)),
+                };
                 let data = abi(TRANSFER, &[address_word(to), U256::from(rng.random_range(1..1000u64))]);
                 txs.push(call(account(i), 0, TOKEN, U256::ZERO, data, 100_000));
             }

@@ -133,6 +133,25 @@ fn shared_tallies_added_to_reset_and_logged() {
     assert!(some_run(Workload::Counters, |stats| stats.slot_repairs > 0), "no run committed a shifted tally");
 }
 
+/// The gigagas-style ERC-20 block: no holder is touched by two transactions, so every helper
+/// result validates as it is and no token balance needs shifting.
+#[test]
+fn independent_erc20_transfers_touch_each_holder_once_and_need_no_repair() {
+    let (out, _) = check(Workload::Erc20Independent, 300);
+    assert!(out.txs.iter().all(|t| t.success() && t.logs.len() == 1));
+    let block = build(Workload::Erc20Independent, 300, 7);
+    let mut holders = std::collections::HashSet::new();
+    for tx in block.txs.iter() {
+        // transfer(address to, uint256 amount): `to` is the low 20 bytes of the first word.
+        let to = revm::primitives::Address::from_slice(&tx.data[16..36]);
+        assert!(holders.insert(tx.caller) && holders.insert(to), "a holder in two transactions");
+    }
+    let clean = |stats: &coevm_host::exec::ExecStats| {
+        stats.layered > 0 && stats.slot_repairs == 0 && stats.balance_repairs == 0 && stats.reexecutions == 0
+    };
+    assert!(some_run(Workload::Erc20Independent, clean), "no run laid the helper's results without repairs");
+}
+
 #[test]
 fn erc20_transfers_commit_with_balances_shifted() {
     // Holders' token balances move in both halves of the block; a transfer that only checked
