@@ -71,7 +71,14 @@ impl Overlay {
     fn commit_copied(&mut self, state: &EvmState, copy: impl Fn(&AccountInfo) -> AccountInfo) {
         for (address, account) in state {
             if let Some(entry) = self.commit_storage(*address, account) {
-                entry.info = Some(copy(&account.info));
+                match &mut entry.info {
+                    // The code this overlay already holds for the account: kept, and only the
+                    // rest copied, so its count (which other threads change too) is not.
+                    Some(held) if held.code.is_some() && held.code_hash == account.info.code_hash => {
+                        *held = with_code(&account.info, held.code.take());
+                    }
+                    info => *info = Some(copy(&account.info)),
+                }
             }
         }
     }
@@ -368,5 +375,33 @@ mod tests {
                 assert_eq!(merged.changes(&pre).first_difference(&whole.changes(&pre)), None, "cut {cut}/{second_cut}");
             }
         }
+    }
+
+    /// A contract touched again keeps the code the overlay holds for it (the same `Arc`, its
+    /// count untouched) and takes everything else from the new state; new code replaces it.
+    #[test]
+    fn a_contract_committed_again_keeps_its_held_code_and_takes_the_rest() {
+        let contract = address(7);
+        // (Each in its own allocation, as another thread's copy would be.)
+        let code = |bytes: &[u8]| Bytecode::new_raw(revm::primitives::Bytes::from(bytes.to_vec()));
+        let state = |balance: u64, nonce: u64, code: &Bytecode| {
+            let info =
+                AccountInfo::default().with_balance(U256::from(balance)).with_nonce(nonce).with_code(code.clone());
+            EvmState::from_iter([(contract, Account::from(info).with_touched_mark())])
+        };
+        let (first, same) = (code(&[0x60, 0x01, 0x00]), code(&[0x60, 0x01, 0x00]));
+        let mut overlay = Overlay::default();
+        overlay.commit_ref(&state(5, 1, &first));
+        let held = |overlay: &Overlay| overlay.accounts[&contract].info.clone().expect("exists");
+        // Equal code in another allocation.
+        overlay.commit_lean(&state(6, 2, &same));
+        let info = held(&overlay);
+        assert_eq!((info.balance, info.nonce), (U256::from(6), 2));
+        assert!(std::ptr::eq(info.code.as_ref().unwrap().original_byte_slice(), first.original_byte_slice()));
+        let other = code(&[0x60, 0x02, 0x00]);
+        overlay.commit_ref(&state(7, 3, &other));
+        let info = held(&overlay);
+        assert_eq!((info.balance, info.code_hash), (U256::from(7), other.hash_slow()));
+        assert_eq!(info.code.unwrap().original_byte_slice(), other.original_byte_slice());
     }
 }
