@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use revm::bytecode::Bytecode;
+use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, B256, Bytes, U256, keccak256};
 use serde::Deserialize;
 use serde_json::Value;
@@ -224,10 +225,34 @@ pub fn parse_hex_bytes(s: &str) -> Result<Vec<u8>, String> {
 }
 
 fn abbreviate(s: &str) -> String {
-    if s.len() > 40 { format!("{}…", &s[..40]) } else { s.to_string() }
+    match s.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
 }
 
 fn parse_header(f: &Fields, b: &Value) -> Result<Header, LoadError> {
+    let header = parse_header_fields(f, b)?;
+    // Fields a fork requires: revm would run on with a zero in their place.
+    let spec = crate::env::spec_for(header.number, header.timestamp);
+    let missing = |field: &str, fork: &str| f.err(field, format!("missing on a block from {fork} on"));
+    if spec.is_enabled_in(SpecId::LONDON) && header.base_fee.is_none() {
+        return Err(missing("baseFeePerGas", "London"));
+    }
+    if spec.is_enabled_in(SpecId::MERGE) && f.fixed::<32>(b, "", "mixHash")?.is_none() {
+        return Err(missing("mixHash", "the Merge"));
+    }
+    if spec.is_enabled_in(SpecId::CANCUN) {
+        let excess = header.excess_blob_gas.ok_or_else(|| missing("excessBlobGas", "Cancun"))?;
+        let fraction = revm::context::CfgEnv::new_with_spec(spec).blob_base_fee_update_fraction();
+        if !crate::env::blob_gas_price_fits(excess, fraction) {
+            return Err(f.err("excessBlobGas", format!("{excess} is too large: its blob gas price overflows")));
+        }
+    }
+    Ok(header)
+}
+
+fn parse_header_fields(f: &Fields, b: &Value) -> Result<Header, LoadError> {
     let bloom = f.req_fixed::<256>(b, "", "logsBloom")?;
     Ok(Header {
         number: f.req_u64(b, "", "number")?,
@@ -436,7 +461,14 @@ fn parse_pre_state(file: &Path, json: Value) -> Result<BTreeMap<Address, PreAcco
             let v = parse_quantity(&value).map_err(|e| f.err(format!("{addr_str}.storage[{slot}]"), e))?;
             storage.insert(k, v);
         }
-        let code = code.filter(|c| !c.is_empty()).map(|c| Bytecode::new_raw(Bytes::from(c)));
+        // (Checked: code starting 0xef01 must be a well-formed EIP-7702 delegation.)
+        let code = match code.filter(|c| !c.is_empty()) {
+            Some(c) => Some(
+                Bytecode::new_raw_checked(Bytes::from(c))
+                    .map_err(|e| f.err(format!("{addr_str}.code.bytecode"), e.to_string()))?,
+            ),
+            None => None,
+        };
         state.insert(address, PreAccount { balance, nonce, code, code_hash, storage });
     }
     Ok(state)

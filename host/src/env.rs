@@ -3,7 +3,6 @@
 
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::transaction::{AccessList, AccessListItem};
-use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN;
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{TxKind, U256};
 
@@ -33,6 +32,23 @@ pub fn spec_for(number: u64, timestamp: u64) -> SpecId {
     }
 }
 
+/// Does the blob gas price for `excess` blob gas fit revm's arithmetic? revm computes it
+/// (EIP-4844's `fake_exponential`) in unchecked 128-bit integers, which overflow (a panic, or
+/// a wrong price in release builds) for an excess above ~2·10⁸; mainnet's stays far below.
+/// This runs the same series with checked arithmetic.
+pub fn blob_gas_price_fits(excess: u64, update_fraction: u64) -> bool {
+    let (numerator, denominator) = (excess as u128, update_fraction.max(1) as u128);
+    let mut accumulated = Some(denominator); // factor (1) × denominator
+    let mut output = Some(0u128);
+    let mut i = 1u128;
+    while let Some(term) = accumulated.filter(|t| *t > 0) {
+        output = output.and_then(|o| o.checked_add(term));
+        accumulated = term.checked_mul(numerator).zip(denominator.checked_mul(i)).map(|(n, d)| n / d);
+        i += 1;
+    }
+    accumulated.is_some() && output.is_some()
+}
+
 /// Everything revm needs besides the state and the transactions.
 #[derive(Clone, Debug)]
 pub struct BlockContext {
@@ -58,9 +74,10 @@ impl BlockContext {
             ..Default::default()
         };
         if spec.is_enabled_in(SpecId::CANCUN) {
+            // (Cancun's update fraction, Prague's from Prague on.)
             block.set_blob_excess_gas_and_price(
                 header.excess_blob_gas.unwrap_or(0),
-                BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN,
+                cfg.blob_base_fee_update_fraction(),
             );
         } else {
             block.blob_excess_gas_and_price = None;
@@ -131,5 +148,34 @@ mod tests {
         assert_eq!(spec_for(17_034_869, 1_681_338_443), SpecId::MERGE);
         assert_eq!(spec_for(17_034_870, SHANGHAI_TIME), SpecId::SHANGHAI);
         assert_eq!(spec_for(19_426_587, CANCUN_TIME), SpecId::CANCUN);
+    }
+
+    #[test]
+    fn the_blob_gas_price_follows_the_forks_update_fraction() {
+        use revm::context_interface::block::calc_blob_gasprice;
+        use revm::primitives::eip4844::{BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mainnet/19933122");
+        let mut header = crate::data::load_block(&dir).expect("an in-repo block").header;
+        header.excess_blob_gas = Some(20_000_000);
+        let price =
+            |header: &Header| BlockContext::new(header).block.blob_excess_gas_and_price.map(|b| b.blob_gasprice);
+        assert_eq!(price(&header), Some(calc_blob_gasprice(20_000_000, BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN)));
+        header.timestamp = PRAGUE_TIME;
+        assert_eq!(price(&header), Some(calc_blob_gasprice(20_000_000, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE)));
+        assert_ne!(
+            calc_blob_gasprice(20_000_000, BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN),
+            calc_blob_gasprice(20_000_000, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE)
+        );
+    }
+
+    #[test]
+    fn a_blob_gas_price_fits_where_revms_series_does_not_overflow() {
+        use revm::context_interface::block::calc_blob_gasprice;
+        use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN as F;
+        // The series overflows 128 bits somewhere between these two (~2·10⁸).
+        assert!(blob_gas_price_fits(150_000_000, F));
+        assert!(calc_blob_gasprice(150_000_000, F) > 0);
+        assert!(!blob_gas_price_fits(300_000_000, F));
+        assert!(blob_gas_price_fits(0, F));
     }
 }

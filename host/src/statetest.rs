@@ -792,6 +792,12 @@ fn context_for(unit: &TestUnit, spec: SpecId) -> Result<BlockContext, String> {
         return Err(format!("currentExcessBlobGas {excess} does not fit in 64 bits"));
     }
     let mut cfg = CfgEnv::new_with_spec(spec);
+    if let Some(excess) = unit.env.current_excess_blob_gas
+        && spec.is_enabled_in(SpecId::CANCUN)
+        && !crate::env::blob_gas_price_fits(excess.to::<u64>(), cfg.blob_base_fee_update_fraction())
+    {
+        return Err(format!("currentExcessBlobGas {excess} is too large: its blob gas price overflows"));
+    }
     cfg.chain_id = unit.env.current_chain_id.unwrap_or(U256::ONE).try_into().unwrap_or(1);
     cfg.set_max_blobs_per_tx(if spec.is_enabled_in(SpecId::PRAGUE) && !spec.is_enabled_in(SpecId::OSAKA) {
         9
@@ -1061,12 +1067,18 @@ fn check_entry(e: &Executed<'_>, root: B256, logs_hash: B256) -> Result<(), Stri
 
 /// Every `*.json` under `paths` (files as given, directories recursively), sorted per argument.
 pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    /// (Symbolic links are followed, each directory listed once: a link back up the tree
+    /// would otherwise recurse until the stack overflows.)
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut std::collections::HashSet<PathBuf>) -> anyhow::Result<()> {
+        let real = dir.canonicalize().map_err(|e| anyhow::anyhow!("{}: cannot resolve: {e}", dir.display()))?;
+        if !seen.insert(real) {
+            return Ok(());
+        }
         let entries = std::fs::read_dir(dir).map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", dir.display()))?;
         for entry in entries {
             let path = entry.map_err(|e| anyhow::anyhow!("{}: cannot list: {e}", dir.display()))?.path();
             if path.is_dir() {
-                walk(&path, out)?;
+                walk(&path, out, seen)?;
             } else if path.extension().is_some_and(|e| e == "json") {
                 out.push(path);
             }
@@ -1077,7 +1089,7 @@ pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            walk(path, &mut found)?;
+            walk(path, &mut found, &mut Default::default())?;
             found.sort();
             anyhow::ensure!(!found.is_empty(), "{}: no .json state tests found", path.display());
             files.extend(found);

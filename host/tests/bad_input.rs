@@ -123,3 +123,68 @@ fn the_cli_rejects_a_directory_without_a_block() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("/nonexistent-block-dir: not a block directory"), "{stderr}");
 }
+
+#[test]
+fn a_multibyte_character_in_a_long_hex_field_is_reported_not_a_panic() {
+    // The error message abbreviates the value at 40 characters: a cut inside a character
+    // must not panic.
+    let dir = edited_block("utf8", |d| {
+        edit_json(&d.join("block.json"), |b| b["miner"] = format!("0x{}é", "0".repeat(37)).into())
+    });
+    let e = error_of(&dir);
+    assert!(e.contains("block.json") && e.contains("miner"), "{e}");
+}
+
+#[test]
+fn a_malformed_delegation_in_the_pre_state_is_named() {
+    // Code starting 0xef01 is an EIP-7702 delegation and must be 23 bytes (revm panics on it).
+    let dir = edited_block("eip7702", |d| {
+        edit_json(&d.join("pre_state.json"), |p| {
+            let (_, account) = p.as_object_mut().unwrap().iter_mut().next().unwrap();
+            account["code"] = serde_json::json!({ "bytecode": "0xef01" });
+            account.as_object_mut().unwrap().remove("code_hash");
+        })
+    });
+    let e = error_of(&dir);
+    assert!(e.contains("pre_state.json") && e.contains("code.bytecode"), "{e}");
+}
+
+#[test]
+fn fields_a_fork_requires_are_named_when_missing() {
+    // 19,933,122 is a Cancun block: base fee (London), mixHash (the Merge) and excess blob gas
+    // (Cancun) must be there; revm would run on with zeros.
+    for field in ["baseFeePerGas", "mixHash", "excessBlobGas"] {
+        let dir = edited("19933122", &format!("fork-{field}"), |d| {
+            edit_json(&d.join("block.json"), |b| {
+                b.as_object_mut().unwrap().remove(field);
+            })
+        });
+        let e = error_of(&dir);
+        assert!(e.contains("block.json") && e.contains(field) && e.contains("missing on a block from"), "{e}");
+    }
+}
+
+#[test]
+fn an_excess_blob_gas_whose_price_overflows_is_rejected() {
+    let dir = edited("19933122", "excess-blob-gas", |d| {
+        edit_json(&d.join("block.json"), |b| b["excessBlobGas"] = "0x20000000".into())
+    });
+    let e = error_of(&dir);
+    assert!(e.contains("excessBlobGas") && e.contains("overflows"), "{e}");
+    // Mainnet-sized values pass.
+    assert!(coevm_host::env::blob_gas_price_fits(10_000_000, 3_338_477));
+    assert!(!coevm_host::env::blob_gas_price_fits(u64::MAX, 3_338_477));
+}
+
+#[test]
+fn the_cli_bounds_the_thread_count() {
+    for threads in ["0", "100000000"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_coevm"))
+            .args(["synthetic", "transfers", "--txs", "10", "--threads", threads])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--threads") && !stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -289,6 +289,18 @@ fn bad_input_is_reported_not_panicked_on() {
 }
 
 #[test]
+fn a_symbolic_link_back_up_the_tree_is_listed_once() {
+    let dir = std::env::temp_dir().join(format!("coevm-statetest-loop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/a.json"), "{}").unwrap();
+    std::os::unix::fs::symlink(&dir, dir.join("sub/loop")).unwrap();
+    let found = discover(std::slice::from_ref(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(found.expect("listed").len(), 1);
+}
+
+#[test]
 fn unsupported_forks_and_files_are_skipped_with_a_reason() {
     let backend = CpuBackend::new(1);
     let report = run_file(&in_repo().join("stTransactionTest/ValueOverflow.json"), &backend, false);
