@@ -412,7 +412,10 @@ pub fn run_bench(options: &BenchOptions, log: &mut dyn FnMut(String)) -> anyhow:
             routing.insert(key.clone(), route);
         }
     }
-    if !routing.is_empty() {
+    if options.quick && !routing.is_empty() {
+        // Sizes stop at 2^12: a device whose crossover lies above would be routed "never".
+        log("--quick: crossovers not cached (run without --quick to measure the sizes `auto` routes by)".into());
+    } else if !routing.is_empty() {
         match store_crossovers(&routing) {
             Ok(Some(path)) => log(format!("crossovers cached in {} (used by --backend auto)", path.display())),
             Ok(None) => log("no cache directory (HOME unset): crossovers not cached".into()),
@@ -503,7 +506,8 @@ fn bench_blocks(options: &BenchOptions, log: &mut dyn FnMut(String)) -> anyhow::
         let block = crate::data::load_block(dir)?;
         let timed = |backend: &ResilientBackend| -> anyhow::Result<(crate::run::BlockReport, Duration)> {
             let start = Instant::now();
-            let report = run_block(&block, backend, &executor, RunOptions { repeat })?;
+            let report = run_block(&block, backend, &executor, RunOptions { repeat })
+                .map_err(|e| e.context(format!("timing {}", dir.display())))?;
             let total = start.elapsed();
             Ok((report, total))
         };
