@@ -134,20 +134,38 @@ mod tests {
 
     #[test]
     fn forks_on_both_sides_of_their_boundaries() {
+        // Mainnet's fork blocks and times, written out here rather than read from the
+        // constants above (a wrong constant must fail this test).
+        let by_number = [
+            (1_150_000, SpecId::FRONTIER, SpecId::HOMESTEAD),
+            (2_463_000, SpecId::HOMESTEAD, SpecId::TANGERINE),
+            (2_675_000, SpecId::TANGERINE, SpecId::SPURIOUS_DRAGON),
+            (4_370_000, SpecId::SPURIOUS_DRAGON, SpecId::BYZANTIUM),
+            (7_280_000, SpecId::BYZANTIUM, SpecId::PETERSBURG),
+            (9_069_000, SpecId::PETERSBURG, SpecId::ISTANBUL),
+            (12_244_000, SpecId::ISTANBUL, SpecId::BERLIN),
+            (12_965_000, SpecId::BERLIN, SpecId::LONDON),
+            (15_537_394, SpecId::LONDON, SpecId::MERGE),
+        ];
+        for (first, before, after) in by_number {
+            // (The Merge's first block is timestamped 1,663,224,179; London's last 1,663,224,162.)
+            assert_eq!(spec_for(first - 1, 1_663_224_162), before, "block {}", first - 1);
+            assert_eq!(spec_for(first, 1_663_224_179), after, "block {first}");
+        }
+        let by_time = [
+            (1_681_338_455, SpecId::MERGE, SpecId::SHANGHAI),
+            (1_710_338_135, SpecId::SHANGHAI, SpecId::CANCUN),
+            (1_746_612_311, SpecId::CANCUN, SpecId::PRAGUE),
+        ];
+        for (time, before, after) in by_time {
+            assert_eq!(spec_for(20_000_000, time - 1), before, "time {}", time - 1);
+            assert_eq!(spec_for(20_000_000, time), after, "time {time}");
+        }
+        // The blocks kept and shared, on their side of a boundary.
         assert_eq!(spec_for(46_147, 0), SpecId::FRONTIER);
-        assert_eq!(spec_for(1_150_000, 0), SpecId::HOMESTEAD);
-        assert_eq!(spec_for(2_674_999, 0), SpecId::TANGERINE);
-        assert_eq!(spec_for(2_675_000, 0), SpecId::SPURIOUS_DRAGON);
-        assert_eq!(spec_for(4_369_999, 0), SpecId::SPURIOUS_DRAGON);
-        assert_eq!(spec_for(4_370_000, 0), SpecId::BYZANTIUM);
-        assert_eq!(spec_for(7_280_000, 0), SpecId::PETERSBURG);
+        assert_eq!(spec_for(2_674_998, 0), SpecId::TANGERINE);
         assert_eq!(spec_for(9_068_998, 0), SpecId::PETERSBURG);
-        assert_eq!(spec_for(12_243_999, 0), SpecId::ISTANBUL);
-        assert_eq!(spec_for(15_537_393, 1_663_224_162), SpecId::LONDON);
-        assert_eq!(spec_for(15_537_394, 1_663_224_179), SpecId::MERGE);
         assert_eq!(spec_for(17_034_869, 1_681_338_443), SpecId::MERGE);
-        assert_eq!(spec_for(17_034_870, SHANGHAI_TIME), SpecId::SHANGHAI);
-        assert_eq!(spec_for(19_426_587, CANCUN_TIME), SpecId::CANCUN);
     }
 
     #[test]

@@ -211,24 +211,22 @@ mod tests {
 
     #[test]
     fn time_alternately_alternates_and_keeps_the_fastest() {
-        let mut calls = Vec::new();
-        let calls_cell = std::cell::RefCell::new(&mut calls);
-        let [(seq, _), (par, _)] = time_alternately::<_, ()>(
-            2,
-            || {
-                calls_cell.borrow_mut().push('s');
-                std::thread::sleep(Duration::from_millis(3));
-                Ok("seq")
-            },
-            || {
-                calls_cell.borrow_mut().push('p');
-                std::thread::sleep(Duration::from_millis(3));
-                Ok("par")
-            },
-        )
-        .unwrap();
-        assert_eq!((seq, par), ("seq", "par"));
-        // 3 ms per run: two rounds span 12 ms, more than the 8 ms `repeat` 2 asks for.
-        assert_eq!(calls, ['s', 'p', 's', 'p']);
+        let calls = std::cell::RefCell::new(Vec::new());
+        // Each side's first run sleeps 30 ms, its second 3 ms: the second is the fastest, and
+        // its outcome (the call's number) is the one returned.
+        let run = |side: char| {
+            let mut calls = calls.borrow_mut();
+            calls.push(side);
+            let nth = calls.iter().filter(|&&c| c == side).count();
+            std::thread::sleep(Duration::from_millis(if nth == 1 { 30 } else { 3 }));
+            Ok::<_, ()>(nth)
+        };
+        let [(seq, seq_time), (par, par_time)] = time_alternately(2, || run('s'), || run('p')).unwrap();
+        // `repeat` 2: two rounds, which then span more than the 8 ms asked for.
+        assert_eq!(*calls.borrow(), ['s', 'p', 's', 'p']);
+        assert_eq!((seq, par), (2, 2), "the fastest run's outcome");
+        for time in [seq_time, par_time] {
+            assert!(time >= Duration::from_millis(3) && time < Duration::from_millis(30), "{time:?}");
+        }
     }
 }

@@ -26,12 +26,13 @@ fn in_repo() -> PathBuf {
 
 /// The full shared set (`COEVM_STATETESTS`, else `../shared/data/statetests`), if present.
 fn shared() -> Option<PathBuf> {
-    let dir = std::env::var_os("COEVM_STATETESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join("../shared/data/statetests"));
+    let named = std::env::var_os("COEVM_STATETESTS").map(PathBuf::from);
+    let dir = named.clone().unwrap_or_else(|| common::repo_root().join("../shared/data/statetests"));
     if dir.is_dir() {
         Some(dir)
     } else {
+        assert!(named.is_none(), "COEVM_STATETESTS={}: not a directory", dir.display());
+        assert!(!common::shared_required(), "COEVM_REQUIRE_SHARED=1 but {} is missing", dir.display());
         eprintln!("{} not found: running the in-repo state tests only", dir.display());
         None
     }

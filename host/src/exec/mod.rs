@@ -215,3 +215,81 @@ pub struct AccountSummary {
 
 /// Storage of one account after the block (for state roots).
 pub type StorageMap = BTreeMap<U256, U256>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revm::state::AccountInfo;
+
+    /// A block of two transactions that left one account (with two slots in the pre-state)
+    /// with a new balance, nonce and one slot changed.
+    fn outcome() -> (BlockOutcome, PreState) {
+        let holder = Address::with_last_byte(7);
+        let pre = PreState::from_parts(
+            [(
+                holder,
+                AccountInfo::default().with_balance(U256::from(100)),
+                BTreeMap::from([(U256::from(1), U256::from(5)), (U256::from(3), U256::from(4))]),
+            )],
+            BTreeMap::new(),
+        );
+        let log = Log::new_unchecked(holder, vec![B256::with_last_byte(1)], Bytes::from_static(b"data"));
+        let tx = |gas_used| TxOutcome {
+            status: TxStatus::Success,
+            gas_used,
+            logs: vec![log.clone()],
+            output: Bytes::from_static(b"out"),
+            created: None,
+        };
+        let mut overlay = Overlay::default();
+        overlay.accounts.insert(
+            holder,
+            OverlayAccount {
+                info: Some(AccountInfo::default().with_balance(U256::from(60)).with_nonce(2)),
+                storage_cleared: false,
+                storage: [(U256::from(1), U256::from(9))].into_iter().collect(),
+            },
+        );
+        let outcome = BlockOutcome {
+            txs: vec![tx(21_000), tx(30_000)],
+            state: FinalState::Overlay(overlay),
+            stats: ExecStats::default(),
+        };
+        (outcome, pre)
+    }
+
+    fn account(outcome: &mut BlockOutcome) -> &mut OverlayAccount {
+        let FinalState::Overlay(overlay) = &mut outcome.state else { unreachable!("built as an overlay") };
+        overlay.accounts.values_mut().next().expect("one account")
+    }
+
+    #[test]
+    fn first_difference_finds_every_kind_of_difference() {
+        let (base, pre) = outcome();
+        assert_eq!(base.first_difference(&base.clone(), &pre), None);
+        type Edit = Box<dyn Fn(&mut BlockOutcome)>;
+        let edits: Vec<(&str, Edit)> = vec![
+            ("transactions", Box::new(|o| drop(o.txs.pop()))),
+            ("transaction 1", Box::new(|o| o.txs[1].gas_used += 1)),
+            ("transaction 0", Box::new(|o| o.txs[0].status = TxStatus::Revert)),
+            ("transaction 1", Box::new(|o| o.txs[1].logs[0].data.data = Bytes::from_static(b"other"))),
+            ("transaction 0", Box::new(|o| o.txs[0].logs.clear())),
+            ("transaction 1", Box::new(|o| o.txs[1].output = Bytes::new())),
+            ("transaction 0", Box::new(|o| o.txs[0].created = Some(Address::ZERO))),
+            ("account", Box::new(|o| account(o).info.as_mut().unwrap().balance += U256::from(1))),
+            ("account", Box::new(|o| account(o).info.as_mut().unwrap().nonce += 1)),
+            ("account", Box::new(|o| _ = account(o).storage.insert(U256::from(1), U256::from(8)))),
+            ("account", Box::new(|o| _ = account(o).storage.insert(U256::from(2), U256::from(1)))),
+            ("account", Box::new(|o| account(o).info = None)),
+            ("account", Box::new(|o| account(o).storage_cleared = true)),
+        ];
+        for (i, (names, edit)) in edits.iter().enumerate() {
+            let mut changed = base.clone();
+            edit(&mut changed);
+            let found = changed.first_difference(&base, &pre);
+            assert!(found.as_deref().is_some_and(|d| d.contains(names)), "edit {i}: {found:?}");
+            // Either way round.
+            assert!(base.first_difference(&changed, &pre).is_some(), "edit {i}, reversed");
+        }
+    }
+}
