@@ -48,7 +48,11 @@ fn real_blocks(c: &mut Criterion) {
         let n = block.header.number;
         group.throughput(Throughput::Elements(block.header.gas_used));
         group.bench_function(format!("{n}/sequential"), |b| b.iter(|| execute_sequential(&ctx, &txs, &pre).unwrap()));
+        let oracle = execute_sequential(&ctx, &txs, &pre).unwrap();
         for (threads, executor) in &executors {
+            // What is timed must be right: once against the oracle first.
+            let parallel = executor.execute(&ctx, &txs, &pre, &backend, Some(block.header.gas_used)).unwrap();
+            assert_eq!(parallel.first_difference(&oracle, &pre), None, "block {n}, {threads} threads");
             group.bench_function(format!("{n}/parallel-{threads}"), |b| {
                 b.iter(|| executor.execute(&ctx, &txs, &pre, &backend, Some(block.header.gas_used)).unwrap())
             });
@@ -67,13 +71,16 @@ fn synthetic_blocks(c: &mut Criterion) {
         [Workload::Transfers, Workload::Deposits, Workload::Erc20, Workload::Erc20Independent, Workload::Swaps]
     {
         let block = build(workload, txs, 1);
-        let gas = execute_sequential(&block.ctx, &block.txs, &block.pre).unwrap().gas_used();
+        let oracle = execute_sequential(&block.ctx, &block.txs, &block.pre).unwrap();
+        let gas = oracle.gas_used();
         group.throughput(Throughput::Elements(gas));
         let name = format!("{workload:?}").to_lowercase();
         group.bench_function(format!("{name}/sequential"), |b| {
             b.iter(|| execute_sequential(&block.ctx, &block.txs, &block.pre).unwrap())
         });
         for (threads, executor) in &executors {
+            let parallel = executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).unwrap();
+            assert_eq!(parallel.first_difference(&oracle, &block.pre), None, "{name}, {threads} threads");
             group.bench_function(format!("{name}/parallel-{threads}"), |b| {
                 b.iter(|| executor.execute(&block.ctx, &block.txs, &block.pre, &backend, None).unwrap())
             });

@@ -124,6 +124,8 @@ fn bench_keccak(c: &mut Criterion, gpu: Option<&GpuBackend>) {
                 });
             }
             if let Some(g) = gpu {
+                // What is timed must be right: the GPU's answer against the CPU's, once.
+                assert_eq!(g.keccak256(&batch).unwrap(), cpus()[0].1.keccak256(&batch).unwrap(), "keccak {len}B × {n}");
                 group.bench_with_input(BenchmarkId::new("gpu-e2e", n), &batch, |b, batch| {
                     b.iter(|| black_box(g.keccak256(batch).unwrap()))
                 });
@@ -149,6 +151,7 @@ fn bench_alu(c: &mut Criterion, gpu: Option<&GpuBackend>) {
                 });
             }
             if let Some(g) = gpu {
+                assert_eq!(g.alu(&batch).unwrap(), cpus()[0].1.alu(&batch).unwrap(), "alu {label} × {n}");
                 group.bench_with_input(BenchmarkId::new("gpu-e2e", n), &batch, |b, batch| {
                     b.iter(|| black_box(g.alu(batch).unwrap()))
                 });
@@ -179,6 +182,8 @@ fn bench_storage(c: &mut Criterion, gpu: Option<&GpuBackend>) {
                     continue;
                 }
             };
+            let reference = cpus()[0].1.build_storage_table(&entries).unwrap().get(&keys).unwrap();
+            assert_eq!(coevm_kernels::StorageTable::get(&table, &keys).unwrap(), reference, "lookups × {n}");
             group.bench_with_input(BenchmarkId::new("gpu-e2e", n), &keys, |b, keys| {
                 b.iter(|| black_box(coevm_kernels::StorageTable::get(&table, keys).unwrap()))
             });

@@ -3,14 +3,15 @@
 //!
 //! Table word (513 bits): bit 512 = occupied, bits 511:256 = keccak256(key) (the tag),
 //! bits 255:0 = value. The home slot is the low `K` bits of the digest. Keys are identified by
-//! their 256-bit keccak digest, as Ethereum's secure state trie identifies them.
+//! their 256-bit keccak digest (two keys would share a tag only through a keccak collision).
 //!
 //! Bus protocol (64-bit valid/ready both ways):
 //! - in: header beat (bit 0: 1 = insert, 0 = lookup); 7 key beats carrying the 52 key bytes
 //!   (`KEY_BYTES`: address then slot, little-endian bytes per beat, 4 bytes in the last beat);
 //!   for an insert, 4 value beats (least significant limb first).
 //! - out: a status beat (bit 0: hit for a lookup / stored for an insert; bit 1: table full),
-//!   then 4 value beats (the stored value on a hit, zero otherwise).
+//!   then 4 value beats: for a lookup the stored value on a hit and zero on a miss; for an
+//!   insert the value written (or, when the table is full, the value that was not stored).
 //!
 //! An insert of a key already present overwrites its value (last write wins).
 

@@ -105,7 +105,8 @@ pub struct OffloadCounts {
     pub lookups: usize,
     /// Batches the accelerator failed and the CPU redid.
     pub cpu_redos: usize,
-    /// Batches kept on the CPU because they were below the crossover size.
+    /// Batches kept on the CPU because they were below the crossover size, or beyond the
+    /// device's limits.
     pub kept_on_cpu: usize,
 }
 
@@ -199,6 +200,11 @@ impl Shared {
         if !self.failed.load(Ordering::Acquire) {
             match op(self.primary.as_ref()) {
                 Ok(v) => return Ok(v),
+                // Too big for the device, not a device failure: this batch on the CPU only.
+                Err(e @ BackendError::ExceedsDeviceLimits { .. }) => {
+                    tracing::debug!("{what}: {e}; on the CPU");
+                    self.counters.add(Counters::KEPT_ON_CPU, 1);
+                }
                 Err(e) if e.is_recoverable_on_cpu() => self.fail_over(what, &e),
                 Err(e) => return Err(e),
             }

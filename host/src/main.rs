@@ -399,7 +399,7 @@ fn print_summary(reports: &[BlockReport]) {
         o.lookups,
         o.lookup_batches,
         [
-            (o.kept_on_cpu, "kept on the CPU (below the crossover)"),
+            (o.kept_on_cpu, "kept on the CPU (below the crossover, or beyond the device's limits)"),
             (o.cpu_redos, "redone on the CPU after a device failure")
         ]
         .iter()

@@ -117,3 +117,48 @@ fn a_device_lost_at_any_call_is_redone_on_the_cpu_with_the_same_result() {
         fails_from += 1;
     }
 }
+
+/// A device that takes no batch of more than `max_items` (as a GPU takes no message larger
+/// than a storage binding).
+struct SmallDevice {
+    cpu: CpuBackend,
+    max_items: usize,
+}
+
+impl Backend for SmallDevice {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Gpu
+    }
+
+    fn describe(&self) -> String {
+        "a small device".into()
+    }
+
+    fn keccak256(&self, batch: &MessageBatch) -> Result<Vec<B256>, BackendError> {
+        if batch.len() > self.max_items {
+            let reason = format!("{} messages", batch.len());
+            return Err(BackendError::ExceedsDeviceLimits { operation: "keccak256", reason });
+        }
+        self.cpu.keccak256(batch)
+    }
+
+    fn alu(&self, batch: &AluBatch) -> Result<Vec<U256>, BackendError> {
+        self.cpu.alu(batch)
+    }
+
+    fn build_storage_table(&self, entries: &[StorageEntry]) -> Result<Box<dyn StorageTable>, BackendError> {
+        self.cpu.build_storage_table(entries)
+    }
+}
+
+#[test]
+fn a_batch_beyond_the_devices_limits_goes_to_the_cpu_and_the_device_stays_in_use() {
+    let block = load_block(&common::repo_root().join("data/mainnet/19933122")).unwrap();
+    let executor = ParallelExecutor::new(ParallelConfig::always_parallel(2));
+    let backend = ResilientBackend::new(Arc::new(SmallDevice { cpu: CpuBackend::new(2), max_items: 64 }), 2);
+    let report = run_block(&block, &backend, &executor, RunOptions { repeat: 1 }).unwrap();
+    assert!(report.passed(), "{:?} {:?}", report.checks, report.mismatch);
+    assert!(report.offload.kept_on_cpu >= 1, "{:?}", report.offload);
+    assert_eq!(report.offload.cpu_redos, 0, "not a device failure");
+    assert_eq!(backend.kind(), BackendKind::Gpu, "the device stays in use");
+}

@@ -12,9 +12,14 @@ pub enum BackendError {
     /// The device was lost, or a submission/readback failed: the batch must be redone elsewhere.
     #[error("device lost or failed during {operation}: {reason}")]
     DeviceLost { operation: &'static str, reason: String },
-    /// The input cannot be processed by this backend at all (too large, too many entries, ...).
+    /// The input cannot be processed by this backend at all (malformed, or a prepared batch
+    /// that does not fit the one pass it must be).
     #[error("invalid batch for {operation}: {reason}")]
     InvalidBatch { operation: &'static str, reason: String },
+    /// A valid batch beyond this device's limits (one item larger than a storage binding): the
+    /// CPU computes it; the device stays fit for the next batch.
+    #[error("{operation} beyond the device's limits: {reason}")]
+    ExceedsDeviceLimits { operation: &'static str, reason: String },
     /// A storage table cannot hold the requested entries at its maximum load factor.
     #[error("storage table full: {entries} entries exceed capacity {capacity} at max load factor")]
     TableFull { entries: usize, capacity: usize },

@@ -5,7 +5,7 @@ mod common;
 
 use coevm_kernels::cpu::CpuBackend;
 use coevm_kernels::gpu::{GpuBackend, GpuOptions, Int64Mode};
-use coevm_kernels::{B256, Backend, MessageBatch};
+use coevm_kernels::{B256, Backend, BackendError, MessageBatch};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -116,14 +116,24 @@ fn chunked_and_multi_pass() {
     let want = reference(&batch);
     assert_eq!(gpu.keccak256(&batch).unwrap(), want);
 
-    // A single message larger than any binding is a clear error, not a wrong answer.
+    // A single message larger than any binding is a clear error, not a wrong answer, and one
+    // the CPU can take over.
     let mut huge = MessageBatch::new();
     huge.push(&vec![1u8; 70_000]);
     let err = gpu.keccak256(&huge).unwrap_err();
-    assert!(!err.is_recoverable_on_cpu(), "{err}");
+    assert!(matches!(err, BackendError::ExceedsDeviceLimits { .. }), "{err}");
+    assert!(err.is_recoverable_on_cpu(), "{err}");
 
     // A prepared batch must fit one pass.
     assert!(gpu.prepare_keccak256(&batch).is_err());
+
+    // Many tiny messages: their digests (32 bytes each), not their bytes, bound a chunk.
+    let gpu = GpuBackend::with_options(&GpuOptions::from_env().with_max_pass_bytes(64 << 10)).expect("adapter exists");
+    let mut tiny = MessageBatch::new();
+    for i in 0..20_000u32 {
+        tiny.push(&i.to_le_bytes()[..(i % 3) as usize]);
+    }
+    assert_eq!(gpu.keccak256(&tiny).unwrap(), reference(&tiny));
 }
 
 #[test]

@@ -123,6 +123,15 @@ fn chunked_lookups_growth_and_full() {
     assert_eq!(capped.len(), 32);
     let want = CpuStorageTable::new(&entries[..32]);
     check("capped", &capped, &want, &query_keys(&mut rng, &entries[..32], 32));
+    // At its cap, a full table still takes new values for the keys it holds (the last wins).
+    let overwrite = StorageEntry { key: entries[5].key, value: U256::from(77) };
+    capped.extend(std::slice::from_ref(&overwrite)).unwrap();
+    assert_eq!((capped.len(), capped.capacity()), (32, 64));
+    assert_eq!(capped.get(&[overwrite.key]).unwrap(), vec![Some(U256::from(77))]);
+    let mut want = entries[..32].to_vec();
+    want.push(overwrite);
+    let want = CpuStorageTable::new(&want);
+    check("capped, overwritten", &capped, &want, &query_keys(&mut rng, &entries[..32], 32));
     assert!(matches!(
         gpu.build_gpu_storage_table(&entries[..33], Some(64)),
         Err(BackendError::TableFull { entries: 33, capacity: 64 })

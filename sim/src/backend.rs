@@ -98,7 +98,7 @@ impl FpgaSimBackend {
                 })
                 .collect();
             for h in handles {
-                h.join().expect("simulation thread panicked")?;
+                h.join().map_err(|panic| SimFault::Panicked(panic_message(panic.as_ref())))??;
             }
             Ok::<(), SimFault>(())
         })?;
@@ -109,6 +109,15 @@ impl FpgaSimBackend {
 impl Default for FpgaSimBackend {
     fn default() -> Self {
         Self::with_all_threads()
+    }
+}
+
+/// What a panic said, where it said it in a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "(no message)".into(),
     }
 }
 

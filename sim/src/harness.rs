@@ -16,6 +16,10 @@ pub enum SimFault {
     NoConvergence,
     #[error("{unit} did not finish a transaction within {cycles} cycles")]
     Timeout { unit: &'static str, cycles: u64 },
+    #[error("{unit} took {first} clocks for an operation, then {again} for the same one")]
+    Unrepeatable { unit: &'static str, first: u64, again: u64 },
+    #[error("a simulation thread panicked: {0}")]
+    Panicked(String),
 }
 
 /// One input beat. `bytes` matters only to the keccak core (valid bytes of its last beat).

@@ -10,7 +10,6 @@ fn keccak_figures_follow_the_model() {
     assert_eq!(figs.len(), KECCAK_LENGTHS.len());
     for (f, &len) in figs.iter().zip(&KECCAK_LENGTHS) {
         assert_eq!(f.latency, expected_keccak_cycles(len), "{}", f.operation);
-        assert_eq!(f.interval, f.latency, "{}: the core does not overlap messages", f.operation);
     }
     // One 64-byte message: 8 beats + 1 pad + 24 rounds + 4 digest beats.
     assert_eq!(expected_keccak_cycles(64), 37);
@@ -32,7 +31,7 @@ fn alu_and_storage_figures() {
     let storage = storage_cycles().unwrap();
     assert_eq!(storage.len(), 3);
     for f in &storage {
-        assert!(f.latency > 24 && f.latency == f.interval, "{f:?}");
+        assert!(f.latency > 24, "{f:?}");
     }
     assert!(coevm_sim::cycles_table(&storage).contains("| storage | insert |"));
 }

@@ -658,7 +658,7 @@ fn fixed_chunk_end(
     let by_binding = item_bytes.iter().map(|&b| (max_binding / b) as usize).min().unwrap_or(usize::MAX);
     let n = max_items.min(by_binding).min(len - start);
     if n == 0 {
-        return Err(BackendError::InvalidBatch {
+        return Err(BackendError::ExceedsDeviceLimits {
             operation: "chunking",
             reason: format!("one item exceeds the {max_binding}-byte binding limit"),
         });
@@ -944,13 +944,15 @@ impl Job for KeccakJob<'_> {
         let ends = self.0.ends();
         let base = self.0.start(start) as u64;
         let limit = (start + max_items).min(ends.len());
+        // n + 1 offsets of 4 bytes in one binding, and n digests of 32 in another.
         let max_items_by_offsets = (max_binding / 4) as usize - 1;
-        let limit = limit.min(start + max_items_by_offsets);
+        let max_items_by_digests = (max_binding / 32) as usize;
+        let limit = limit.min(start + max_items_by_offsets.min(max_items_by_digests));
         // The largest end with all messages' bytes within one binding.
         let mut end = start;
         let (mut lo, mut hi) = (start + 1, limit);
         if u64::from(ends[start]) - base > max_binding {
-            return Err(BackendError::InvalidBatch {
+            return Err(BackendError::ExceedsDeviceLimits {
                 operation: Self::OPERATION,
                 reason: format!(
                     "message {start} has {} bytes, more than the {max_binding}-byte binding limit",

@@ -93,6 +93,22 @@ impl HostTable {
         }
     }
 
+    /// Is `key` in the table?
+    fn contains(&self, key: &[u32; KEY_WORDS]) -> bool {
+        let mask = self.capacity - 1;
+        let mut i = storage_key_hash(key) as usize & mask;
+        loop {
+            let k = self.slot_key(i);
+            if k[SLOT_OCCUPIED] == 0 {
+                return false;
+            }
+            if k[..KEY_WORDS] == key[..] {
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     /// The same entries in a table of `capacity` slots.
     fn rehash(&self, capacity: usize) -> Self {
         let mut t = HostTable::new(capacity);
@@ -159,7 +175,9 @@ impl GpuStorageTable {
     /// `table` plus `entries`, doubling as needed; `TableFull` past `max_slots`.
     fn insert_all(mut table: HostTable, entries: &[StorageEntry], max_slots: usize) -> Result<HostTable, BackendError> {
         for (n, e) in entries.iter().enumerate() {
-            if !HostTable::fits(table.len + 1, table.capacity) {
+            let key = storage_key_words(&e.key);
+            // (Only a new key needs room: overwriting one never grows the table.)
+            if !HostTable::fits(table.len + 1, table.capacity) && !table.contains(&key) {
                 let mut cap = table.capacity * 2;
                 while !HostTable::fits(table.len + 1, cap) {
                     cap *= 2;
@@ -176,7 +194,7 @@ impl GpuStorageTable {
                 }
                 table = table.rehash(cap);
             }
-            table.insert(&storage_key_words(&e.key), &value_words(&e.value));
+            table.insert(&key, &value_words(&e.value));
         }
         Ok(table)
     }
