@@ -20,6 +20,8 @@ pub enum SimFault {
     Unrepeatable { unit: &'static str, first: u64, again: u64 },
     #[error("a simulation thread panicked: {0}")]
     Panicked(String),
+    #[error("beat {index} declares {bytes} valid bytes; a 64-bit beat has at most 8")]
+    InvalidBeat { index: usize, bytes: u8 },
 }
 
 /// One input beat. `bytes` matters only to the keccak core (valid bytes of its last beat).
@@ -99,6 +101,11 @@ impl<T: StreamPorts> Device<T> {
     /// Streams `beats` in, then collects `n_out` output beats. Returns the output words and
     /// the cycles from the first input beat's clock to the last output beat's clock, inclusive.
     pub fn transact(&mut self, beats: &[Beat], n_out: usize) -> Result<(Vec<u64>, u64), SimFault> {
+        // (The keccak core reads 9–15 as a full word but pads only after exactly 8: refuse
+        // what the bus cannot mean rather than hash it wrong.)
+        if let Some((index, beat)) = beats.iter().enumerate().find(|(_, b)| b.bytes > 8) {
+            return Err(SimFault::InvalidBeat { index, bytes: beat.bytes });
+        }
         let start = self.cycles;
         let deadline = start + self.timeout;
         let mut out = Vec::with_capacity(n_out);

@@ -70,3 +70,15 @@ fn a_missing_output_beat_times_out() {
     assert_eq!(err, SimFault::Timeout { unit: "keccak256", cycles: 100 });
     assert_eq!(dev.cycles(), 100);
 }
+
+#[test]
+fn a_beat_claiming_more_than_eight_bytes_is_refused() {
+    use coevm_sim::harness::{Beat, Device};
+    let mut device = Device::<coevm_hdl::Keccak256Core>::new(1_000).unwrap();
+    let beats = [Beat { data: 0x0102, bytes: 9, last: true }];
+    assert_eq!(device.transact(&beats, 4).unwrap_err(), coevm_sim::SimFault::InvalidBeat { index: 0, bytes: 9 });
+    // The same device still hashes what the bus can mean.
+    let (words, _) = device.transact(&[Beat { data: 0x0102, bytes: 2, last: true }], 4).unwrap();
+    let digest: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    assert_eq!(digest, keccak256([0x02, 0x01]).to_vec());
+}
