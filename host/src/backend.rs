@@ -290,15 +290,27 @@ impl Backend for ResilientBackend {
         // lookups never pay there.
         let crossover = if s.crossovers.lookups == usize::MAX { usize::MAX } else { 0 };
         let table = s.run("storage table build", entries.len(), crossover, |b| b.build_storage_table(entries))?;
-        Ok(Box::new(ResilientTable { shared: s.clone(), table, entries: entries.to_vec() }))
+        Ok(Box::new(ResilientTable { shared: s.clone(), table, entries: entries.to_vec(), on_cpu: Default::default() }))
     }
 }
 
-/// A storage table that, if its device fails, rebuilds itself on the CPU from its entries.
+/// A storage table that, once its device fails (here or in any other batch), rebuilds itself
+/// on the CPU from its entries, once, and serves every later lookup from that copy.
 struct ResilientTable {
     shared: Arc<Shared>,
     table: Box<dyn StorageTable>,
     entries: Vec<StorageEntry>,
+    on_cpu: std::sync::OnceLock<Box<dyn StorageTable>>,
+}
+
+impl ResilientTable {
+    fn cpu_copy(&self) -> Result<&dyn StorageTable, BackendError> {
+        if let Some(table) = self.on_cpu.get() {
+            return Ok(table.as_ref());
+        }
+        let table = self.shared.cpu.build_storage_table(&self.entries)?;
+        Ok(self.on_cpu.get_or_init(|| table).as_ref())
+    }
 }
 
 impl StorageTable for ResilientTable {
@@ -314,11 +326,19 @@ impl StorageTable for ResilientTable {
         let s = &self.shared;
         s.counters.add(Counters::LOOKUP_BATCHES, 1);
         s.counters.add(Counters::LOOKUPS, keys.len());
+        if s.failed.load(Ordering::Acquire) {
+            return self.cpu_copy()?.get(keys);
+        }
         match self.table.get(keys) {
             Ok(values) => Ok(values),
+            // Too big for the device, not a device failure: this batch on the CPU only.
+            Err(BackendError::ExceedsDeviceLimits { .. }) => {
+                s.counters.add(Counters::KEPT_ON_CPU, 1);
+                self.cpu_copy()?.get(keys)
+            }
             Err(e) if e.is_recoverable_on_cpu() => {
                 s.fail_over("storage lookup", &e);
-                s.cpu.build_storage_table(&self.entries)?.get(keys)
+                self.cpu_copy()?.get(keys)
             }
             Err(e) => Err(e),
         }

@@ -34,7 +34,8 @@ pub fn spec_for(number: u64, timestamp: u64) -> SpecId {
 
 /// Does the blob gas price for `excess` blob gas fit revm's arithmetic? revm computes it
 /// (EIP-4844's `fake_exponential`) in unchecked 128-bit integers, which overflow (a panic, or
-/// a wrong price in release builds) for an excess above ~2·10⁸; mainnet's stays far below.
+/// a wrong price in release builds) for an excess above ~1.9·10⁸ at Cancun's update fraction
+/// (higher at Prague's); mainnet's stays far below.
 /// This runs the same series with checked arithmetic.
 pub fn blob_gas_price_fits(excess: u64, update_fraction: u64) -> bool {
     let (numerator, denominator) = (excess as u128, update_fraction.max(1) as u128);
@@ -186,14 +187,41 @@ mod tests {
         );
     }
 
+    /// EIP-4844's series in 256-bit integers, and whether any value revm keeps in 128 bits
+    /// (the sum, the product, the divisor) would exceed them.
+    fn series_in_u256(excess: u64, fraction: u64) -> (U256, bool) {
+        let (numerator, denominator, limit) = (U256::from(excess), U256::from(fraction), U256::from(u128::MAX));
+        let (mut i, mut output, mut term, mut exceeds) = (U256::from(1), U256::ZERO, denominator, false);
+        while term > U256::ZERO {
+            output += term;
+            let (product, divisor) = (term * numerator, denominator * i);
+            exceeds |= output > limit || product > limit || divisor > limit;
+            term = product / divisor;
+            i += U256::from(1);
+        }
+        (output / denominator, exceeds)
+    }
+
     #[test]
-    fn a_blob_gas_price_fits_where_revms_series_does_not_overflow() {
+    fn a_blob_gas_price_fits_exactly_where_revms_series_stays_in_128_bits() {
         use revm::context_interface::block::calc_blob_gasprice;
-        use revm::primitives::eip4844::BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN as F;
-        // The series overflows 128 bits somewhere between these two (~2·10⁸).
-        assert!(blob_gas_price_fits(150_000_000, F));
-        assert!(calc_blob_gasprice(150_000_000, F) > 0);
-        assert!(!blob_gas_price_fits(300_000_000, F));
-        assert!(blob_gas_price_fits(0, F));
+        use revm::primitives::eip4844::{BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE};
+        for fraction in [BLOB_BASE_FEE_UPDATE_FRACTION_CANCUN, BLOB_BASE_FEE_UPDATE_FRACTION_PRAGUE] {
+            for excess in [0, 1, 393_216, 10_000_000, 100_000_000, 150_000_000, 190_000_000, 250_000_000, 400_000_000] {
+                let (price, exceeds) = series_in_u256(excess, fraction);
+                assert_eq!(blob_gas_price_fits(excess, fraction), !exceeds, "excess {excess}, fraction {fraction}");
+                if !exceeds {
+                    assert_eq!(U256::from(calc_blob_gasprice(excess, fraction)), price, "excess {excess}");
+                }
+            }
+            // The boundary itself: the first excess that does not fit is the first whose series
+            // leaves 128 bits.
+            let (mut fits, mut not) = (0u64, 400_000_000u64);
+            while not - fits > 1 {
+                let mid = fits + (not - fits) / 2;
+                if blob_gas_price_fits(mid, fraction) { fits = mid } else { not = mid }
+            }
+            assert!(!series_in_u256(fits, fraction).1 && series_in_u256(not, fraction).1, "boundary {not}");
+        }
     }
 }

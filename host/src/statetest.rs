@@ -792,8 +792,8 @@ fn context_for(unit: &TestUnit, spec: SpecId) -> Result<BlockContext, String> {
         return Err(format!("currentExcessBlobGas {excess} does not fit in 64 bits"));
     }
     let mut cfg = CfgEnv::new_with_spec(spec);
+    // (revm prices blob gas whenever the test gives an excess, whatever its fork.)
     if let Some(excess) = unit.env.current_excess_blob_gas
-        && spec.is_enabled_in(SpecId::CANCUN)
         && !crate::env::blob_gas_price_fits(excess.to::<u64>(), cfg.blob_base_fee_update_fraction())
     {
         return Err(format!("currentExcessBlobGas {excess} is too large: its blob gas price overflows"));
@@ -1068,7 +1068,9 @@ fn check_entry(e: &Executed<'_>, root: B256, logs_hash: B256) -> Result<(), Stri
 /// Every `*.json` under `paths` (files as given, directories recursively), sorted per argument.
 pub fn discover(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     /// (Symbolic links are followed, each directory listed once: a link back up the tree
-    /// would otherwise recurse until the stack overflows.)
+    /// would otherwise list the same files dozens of times, until the OS refuses the path, and
+    /// two such links multiply that beyond any wait. A directory reachable by two paths is
+    /// listed under the first that `read_dir` gives.)
     fn walk(dir: &Path, out: &mut Vec<PathBuf>, seen: &mut std::collections::HashSet<PathBuf>) -> anyhow::Result<()> {
         let real = dir.canonicalize().map_err(|e| anyhow::anyhow!("{}: cannot resolve: {e}", dir.display()))?;
         if !seen.insert(real) {

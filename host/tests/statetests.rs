@@ -282,6 +282,16 @@ fn bad_input_is_reported_not_panicked_on() {
     });
     let failed = only_failure(&run_json(&path, &corrupted, &backend)).clone();
     assert!(failed.reason.as_deref().unwrap().contains("data index 7 out of range (1 entries)"), "{failed:?}");
+    // A blob excess whose price overflows revm's series (revm prices it whatever the fork).
+    let mut huge: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    for test in huge.as_object_mut().unwrap().values_mut() {
+        test["env"]["currentExcessBlobGas"] = "0x20000000".into();
+    }
+    let report = run_json(&path, &serde_json::to_vec(&huge).unwrap(), &backend);
+    assert_eq!(report.status, Status::Fail);
+    let failures = report.failures();
+    assert!(!failures.is_empty() && failures.iter().all(|f| f.contains("currentExcessBlobGas")), "{failures:?}");
+    assert!(failures.iter().any(|f| f.contains("overflows")), "{failures:?}");
     // A missing file.
     let report = run_file(Path::new("/nonexistent/x.json"), &backend, false);
     assert_eq!(report.status, Status::Fail);

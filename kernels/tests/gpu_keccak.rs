@@ -127,7 +127,7 @@ fn chunked_and_multi_pass() {
     // A prepared batch must fit one pass.
     assert!(gpu.prepare_keccak256(&batch).is_err());
 
-    // Many tiny messages: their digests (32 bytes each), not their bytes, bound a chunk.
+    // Many tiny messages, chunked by their digests (see the planner's unit test), hash right.
     let gpu = GpuBackend::with_options(&GpuOptions::from_env().with_max_pass_bytes(64 << 10)).expect("adapter exists");
     let mut tiny = MessageBatch::new();
     for i in 0..20_000u32 {

@@ -97,10 +97,13 @@ impl FpgaSimBackend {
                     })
                 })
                 .collect();
-            for h in handles {
-                h.join().map_err(|panic| SimFault::Panicked(panic_message(panic.as_ref())))??;
-            }
-            Ok::<(), SimFault>(())
+            // Every thread joined (a scope would re-raise a panic left unjoined); the first
+            // fault is returned.
+            let joined: Vec<Result<(), SimFault>> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|panic| Err(SimFault::Panicked(panic_message(panic.as_ref())))))
+                .collect();
+            joined.into_iter().collect::<Result<(), SimFault>>()
         })?;
         Ok(out)
     }

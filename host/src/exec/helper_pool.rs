@@ -302,8 +302,11 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    /// Waits for `condition`; a regression fails the test after 10 s rather than hang it.
     fn until(condition: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
         while !condition() {
+            assert!(Instant::now() < deadline, "still waiting after 10 s");
             std::thread::yield_now();
         }
     }

@@ -1267,6 +1267,29 @@ mod tests {
     }
 
     #[test]
+    fn a_keccak_chunk_fits_its_digests_offsets_and_bytes_in_one_binding_each() {
+        let mut tiny = MessageBatch::new();
+        for i in 0..20_000u32 {
+            tiny.push(&i.to_le_bytes()[..(i % 3) as usize]);
+        }
+        let binding = 64 << 10;
+        // 32-byte digests bound it: 2,048 of them fill 64 KiB (offsets would allow 16,383).
+        assert_eq!(KeccakJob(&tiny).chunk_end(0, usize::MAX, binding).unwrap(), 2_048);
+        let mut long = MessageBatch::new();
+        for _ in 0..100 {
+            long.push(&[7u8; 1_000]);
+        }
+        // Here the messages' bytes bound it: 65 of 1,000 bytes.
+        assert_eq!(KeccakJob(&long).chunk_end(0, usize::MAX, binding).unwrap(), 65);
+        let mut huge = MessageBatch::new();
+        huge.push(&vec![1u8; 70_000]);
+        assert!(matches!(
+            KeccakJob(&huge).chunk_end(0, usize::MAX, binding),
+            Err(BackendError::ExceedsDeviceLimits { .. })
+        ));
+    }
+
+    #[test]
     fn planning_helpers() {
         assert_eq!(binding_size(0), 4);
         assert_eq!(binding_size(5), 8);
