@@ -232,14 +232,30 @@ fn abbreviate(s: &str) -> String {
 }
 
 fn parse_header(f: &Fields, b: &Value) -> Result<Header, LoadError> {
-    let header = parse_header_fields(f, b)?;
+    let bloom = f.req_fixed::<256>(b, "", "logsBloom")?;
+    let mix_hash = f.fixed::<32>(b, "", "mixHash")?;
+    let header = Header {
+        number: f.req_u64(b, "", "number")?,
+        hash: B256::from(f.req_fixed::<32>(b, "", "hash")?),
+        beneficiary: Address::from(f.req_fixed::<20>(b, "", "miner")?),
+        timestamp: f.req_u64(b, "", "timestamp")?,
+        gas_limit: f.req_u64(b, "", "gasLimit")?,
+        gas_used: f.req_u64(b, "", "gasUsed")?,
+        difficulty: f.req_u256(b, "", "difficulty")?,
+        mix_hash: mix_hash.map(B256::from).unwrap_or_default(),
+        base_fee: f.u64(b, "", "baseFeePerGas")?,
+        excess_blob_gas: f.u64(b, "", "excessBlobGas")?,
+        transactions_root: B256::from(f.req_fixed::<32>(b, "", "transactionsRoot")?),
+        receipts_root: B256::from(f.req_fixed::<32>(b, "", "receiptsRoot")?),
+        logs_bloom: bloom,
+    };
     // Fields a fork requires: revm would run on with a zero in their place.
     let spec = crate::env::spec_for(header.number, header.timestamp);
     let missing = |field: &str, fork: &str| f.err(field, format!("missing on a block from {fork} on"));
     if spec.is_enabled_in(SpecId::LONDON) && header.base_fee.is_none() {
         return Err(missing("baseFeePerGas", "London"));
     }
-    if spec.is_enabled_in(SpecId::MERGE) && f.fixed::<32>(b, "", "mixHash")?.is_none() {
+    if spec.is_enabled_in(SpecId::MERGE) && mix_hash.is_none() {
         return Err(missing("mixHash", "the Merge"));
     }
     if spec.is_enabled_in(SpecId::CANCUN) {
@@ -250,25 +266,6 @@ fn parse_header(f: &Fields, b: &Value) -> Result<Header, LoadError> {
         }
     }
     Ok(header)
-}
-
-fn parse_header_fields(f: &Fields, b: &Value) -> Result<Header, LoadError> {
-    let bloom = f.req_fixed::<256>(b, "", "logsBloom")?;
-    Ok(Header {
-        number: f.req_u64(b, "", "number")?,
-        hash: B256::from(f.req_fixed::<32>(b, "", "hash")?),
-        beneficiary: Address::from(f.req_fixed::<20>(b, "", "miner")?),
-        timestamp: f.req_u64(b, "", "timestamp")?,
-        gas_limit: f.req_u64(b, "", "gasLimit")?,
-        gas_used: f.req_u64(b, "", "gasUsed")?,
-        difficulty: f.req_u256(b, "", "difficulty")?,
-        mix_hash: f.fixed::<32>(b, "", "mixHash")?.map(B256::from).unwrap_or_default(),
-        base_fee: f.u64(b, "", "baseFeePerGas")?,
-        excess_blob_gas: f.u64(b, "", "excessBlobGas")?,
-        transactions_root: B256::from(f.req_fixed::<32>(b, "", "transactionsRoot")?),
-        receipts_root: B256::from(f.req_fixed::<32>(b, "", "receiptsRoot")?),
-        logs_bloom: bloom,
-    })
 }
 
 fn parse_transaction(f: &Fields, i: usize, t: &Value) -> Result<Transaction, LoadError> {

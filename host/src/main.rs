@@ -11,6 +11,11 @@ use coevm_host::exec::{ParallelConfig, ParallelExecutor};
 use coevm_host::run::{BlockReport, RunOptions, run_block_dir};
 use coevm_kernels::Backend;
 
+/// `--threads`: 1 to 1,024 (more would fail to spawn, or exhaust memory, rather than help).
+fn thread_count() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=1024)
+}
+
 #[derive(Parser)]
 #[command(name = "coevm", version, about = "GPUs and FPGAs as co-processors for the Ethereum Virtual Machine")]
 struct Cli {
@@ -28,8 +33,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "auto", env = "COEVM_BACKEND")]
         backend: BackendChoice,
         /// Executor threads (default: all cores).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
-        threads: Option<u16>,
+        #[arg(long, value_parser = thread_count())]
+        threads: Option<usize>,
         /// A directory of block directories; with no BLOCKS, runs all of them.
         #[arg(long, env = "COEVM_DATA")]
         data: Option<PathBuf>,
@@ -68,8 +73,8 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         txs: usize,
         /// Executor threads (default: all cores).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
-        threads: Option<u16>,
+        #[arg(long, value_parser = thread_count())]
+        threads: Option<usize>,
         /// Executions per executor, more for a short block (until they add up to `repeat` × 4 ms,
         /// at most 200 × `repeat`); the fastest is reported.
         #[arg(long, default_value_t = 3)]
@@ -89,8 +94,8 @@ enum Command {
         #[arg(long)]
         quick: bool,
         /// Threads for "CPU, all threads" and the parallel executor (default: all cores).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
-        threads: Option<u16>,
+        #[arg(long, value_parser = thread_count())]
+        threads: Option<usize>,
         /// Blocks to time (default: the blocks kept in the repository's data/mainnet).
         #[arg(long, env = "COEVM_DATA")]
         data: Option<PathBuf>,
@@ -111,8 +116,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "cpu")]
         backend: BackendChoice,
         /// Worker threads: files, and the entries of a file, run in parallel (default: all cores).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
-        threads: Option<u16>,
+        #[arg(long, value_parser = thread_count())]
+        threads: Option<usize>,
         /// One JSON object per file, then the summary.
         #[arg(long)]
         json: bool,
@@ -147,7 +152,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run { blocks, backend, threads, data, repeat, json, force_parallel, timeline, revm_transfers } => {
             let modes = RunModes { json, force_parallel, timeline, revm_transfers };
-            match cmd_run(blocks, backend, threads.map(usize::from), data, repeat, modes) {
+            match cmd_run(blocks, backend, threads, data, repeat, modes) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
@@ -156,17 +161,15 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Bench { quick, threads, data, out, json } => {
-            match cmd_bench(quick, threads.map(usize::from), data, out, json) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(2)
-                }
+        Command::Bench { quick, threads, data, out, json } => match cmd_bench(quick, threads, data, out, json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(2)
             }
-        }
+        },
         Command::Synthetic { workload, txs, threads, repeat, timeline, revm_transfers } => {
-            match cmd_synthetic(workload, txs, threads.map(usize::from), repeat, timeline, revm_transfers) {
+            match cmd_synthetic(workload, txs, threads, repeat, timeline, revm_transfers) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {
@@ -192,7 +195,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Statetest { paths, backend, threads, json, quiet, include_slow } => {
-            match cmd_statetest(&paths, backend, threads.map(usize::from), json, quiet, include_slow) {
+            match cmd_statetest(&paths, backend, threads, json, quiet, include_slow) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {

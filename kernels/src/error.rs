@@ -31,3 +31,13 @@ impl BackendError {
         !matches!(self, BackendError::InvalidBatch { .. })
     }
 }
+
+/// What a caught panic said, where it said it in a string (a device or simulator panicking is
+/// reported as a fault, with its message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => Some((*s).to_string()),
+        (_, Some(s)) => Some(s.clone()),
+        _ => None,
+    }
+}

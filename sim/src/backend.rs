@@ -101,7 +101,12 @@ impl FpgaSimBackend {
             // fault is returned.
             let joined: Vec<Result<(), SimFault>> = handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|panic| Err(SimFault::Panicked(panic_message(panic.as_ref())))))
+                .map(|h| {
+                    h.join().unwrap_or_else(|panic| {
+                        let message = coevm_kernels::error::panic_message(panic.as_ref());
+                        Err(SimFault::Panicked(message.unwrap_or_else(|| "(no message)".into())))
+                    })
+                })
                 .collect();
             joined.into_iter().collect::<Result<(), SimFault>>()
         })?;
@@ -112,15 +117,6 @@ impl FpgaSimBackend {
 impl Default for FpgaSimBackend {
     fn default() -> Self {
         Self::with_all_threads()
-    }
-}
-
-/// What a panic said, where it said it in a string.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-        (Some(s), _) => (*s).to_string(),
-        (_, Some(s)) => s.clone(),
-        _ => "(no message)".into(),
     }
 }
 

@@ -293,13 +293,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "wgpu panicked".to_string()
-    }
+    crate::error::panic_message(payload).unwrap_or_else(|| "wgpu panicked".to_string())
 }
 
 fn align_up(x: u64, align: u64) -> u64 {

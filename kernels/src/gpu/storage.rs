@@ -73,21 +73,15 @@ impl HostTable {
         &self.values[i * VALUE_WORDS..(i + 1) * VALUE_WORDS]
     }
 
-    /// Inserts or overwrites; the caller keeps the load factor (an empty slot must exist).
-    fn insert(&mut self, key: &[u32; KEY_WORDS], value: &[u32]) {
+    /// The slot holding `key`, or the empty slot where it would go (linear probing from its
+    /// home slot; the load factor keeps an empty slot).
+    fn slot_for(&self, key: &[u32; KEY_WORDS]) -> usize {
         let mask = self.capacity - 1;
         let mut i = storage_key_hash(key) as usize & mask;
         loop {
-            let k = &mut self.keys[i * SLOT_KEY_WORDS..(i + 1) * SLOT_KEY_WORDS];
-            let fresh = k[SLOT_OCCUPIED] == 0;
-            if fresh || k[..KEY_WORDS] == key[..] {
-                if fresh {
-                    k[..KEY_WORDS].copy_from_slice(key);
-                    k[SLOT_OCCUPIED] = 1;
-                    self.len += 1;
-                }
-                self.values[i * VALUE_WORDS..(i + 1) * VALUE_WORDS].copy_from_slice(value);
-                return;
+            let k = self.slot_key(i);
+            if k[SLOT_OCCUPIED] == 0 || k[..KEY_WORDS] == key[..] {
+                return i;
             }
             i = (i + 1) & mask;
         }
@@ -95,18 +89,19 @@ impl HostTable {
 
     /// Is `key` in the table?
     fn contains(&self, key: &[u32; KEY_WORDS]) -> bool {
-        let mask = self.capacity - 1;
-        let mut i = storage_key_hash(key) as usize & mask;
-        loop {
-            let k = self.slot_key(i);
-            if k[SLOT_OCCUPIED] == 0 {
-                return false;
-            }
-            if k[..KEY_WORDS] == key[..] {
-                return true;
-            }
-            i = (i + 1) & mask;
+        self.slot_key(self.slot_for(key))[SLOT_OCCUPIED] == 1
+    }
+
+    /// Inserts or overwrites; the caller keeps the load factor (an empty slot must exist).
+    fn insert(&mut self, key: &[u32; KEY_WORDS], value: &[u32]) {
+        let i = self.slot_for(key);
+        let k = &mut self.keys[i * SLOT_KEY_WORDS..(i + 1) * SLOT_KEY_WORDS];
+        if k[SLOT_OCCUPIED] == 0 {
+            k[..KEY_WORDS].copy_from_slice(key);
+            k[SLOT_OCCUPIED] = 1;
+            self.len += 1;
         }
+        self.values[i * VALUE_WORDS..(i + 1) * VALUE_WORDS].copy_from_slice(value);
     }
 
     /// The same entries in a table of `capacity` slots.
